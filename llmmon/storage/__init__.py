@@ -1,0 +1,1 @@
+"""Storage: tables, engine factory, migrations and the query functions every other unit uses."""

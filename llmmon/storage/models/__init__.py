@@ -1,0 +1,6 @@
+"""SQLModel tables. Each area keeps its tables in its own module; all are re-exported here
+so that Alembic and the repo functions see one metadata."""
+
+from llmmon.storage.models.tracing import Span, SpanBase
+
+__all__ = ["Span", "SpanBase"]

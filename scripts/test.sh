@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run lint, types and the whole test suite.
+# Used by the README ("run the tests") and by .ci/run. Safe to run again: each step skips
+# what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV="${LLMMON_VENV:-.venv}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- Debian packages: PostgreSQL for the storage tests --------------------------------
+need_apt=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    need_apt+=(postgresql)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${need_apt[*]}"
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# --- Python packages ----------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+    step "creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+step "installing llmmon with its dev extras"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+"$VENV/bin/python" -c "import llmmon" # fail here, clearly, if the install did not work
+
+# --- Lint and types -------------------------------------------------------------------
+step "ruff"
+"$VENV/bin/ruff" check llmmon tests benchmarks examples
+step "mypy --strict llmmon"
+"$VENV/bin/mypy" llmmon
+
+# --- Tests --------------------------------------------------------------------------
+step "pytest"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
