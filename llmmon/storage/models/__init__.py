@@ -1,6 +1,7 @@
 """SQLModel tables. Each area keeps its tables in its own module; all are re-exported here
 so that Alembic and the repo functions see one metadata."""
 
+from llmmon.storage.models.checks import AnswerCheck, ClaimCheck
 from llmmon.storage.models.tracing import Span, SpanBase
 
-__all__ = ["Span", "SpanBase"]
+__all__ = ["AnswerCheck", "ClaimCheck", "Span", "SpanBase"]
