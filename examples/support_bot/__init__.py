@@ -1,0 +1,1 @@
+"""A sample support chatbot for a fictional electronics store, traced with llmmon."""
