@@ -2,6 +2,17 @@
 so that Alembic and the repo functions see one metadata."""
 
 from llmmon.storage.models.checks import AnswerCheck, ClaimCheck
+from llmmon.storage.models.judge import JudgeCacheEntry
+from llmmon.storage.models.knowledge import KbDocument, KbPassage, KnowledgeBase
 from llmmon.storage.models.tracing import Span, SpanBase
 
-__all__ = ["AnswerCheck", "ClaimCheck", "Span", "SpanBase"]
+__all__ = [
+    "AnswerCheck",
+    "ClaimCheck",
+    "JudgeCacheEntry",
+    "KbDocument",
+    "KbPassage",
+    "KnowledgeBase",
+    "Span",
+    "SpanBase",
+]
