@@ -26,7 +26,9 @@ class KnowledgeBase(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=256, unique=True)
-    version_hash: str = Field(max_length=64, description="sha256 over the sorted (source, content hash) pairs")
+    version_hash: str = Field(
+        max_length=64, description="sha256 over the sorted (source, content hash) pairs"
+    )
     created_at: datetime = Field(default_factory=_utc_now)
     updated_at: datetime = Field(default_factory=_utc_now)
 
@@ -39,9 +41,13 @@ class KbDocument(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kb_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("knowledge_base.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            Integer, ForeignKey("knowledge_base.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
-    source: str = Field(max_length=1024, description="Path relative to the ingested directory, or a source id")
+    source: str = Field(
+        max_length=1024, description="Path relative to the ingested directory, or a source id"
+    )
     format: str = Field(max_length=16, description="markdown | text | jsonl | csv")
     content_hash: str = Field(max_length=64, description="sha256 of the raw text and the splitting recipe")
     title: str = Field(default="", max_length=1024)
@@ -57,13 +63,21 @@ class KbPassage(SQLModel, table=True):
     __table_args__ = (Index("ix_kb_passage_kb_position", "kb_id", "document_id", "position"),)
 
     passage_id: str = Field(primary_key=True, max_length=32, description="Stable content-derived id")
-    kb_id: int = Field(sa_column=Column(Integer, ForeignKey("knowledge_base.id", ondelete="CASCADE"), nullable=False))
+    kb_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("knowledge_base.id", ondelete="CASCADE"), nullable=False)
+    )
     document_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("kb_document.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            Integer, ForeignKey("kb_document.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     position: int = Field(description="Order of the passage within its document")
-    record_id: str | None = Field(default=None, max_length=256, description="JSONL/CSV record the offsets refer to")
+    record_id: str | None = Field(
+        default=None, max_length=256, description="JSONL/CSV record the offsets refer to"
+    )
     start: int
     end: int
-    title: str = Field(default="", sa_column=Column(Text, nullable=False), description="Heading path or record title")
+    title: str = Field(
+        default="", sa_column=Column(Text, nullable=False), description="Heading path or record title"
+    )
     text: str = Field(sa_column=Column(Text, nullable=False))
