@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(
         default=1024 * 1024 * 1024, ge=1024, description="Bound of the spool; spans beyond it are counted as dropped."
     )
+    retry_initial_backoff_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="First wait before the writer retries an unavailable database (doubles after each failure).",
+    )
+    retry_max_backoff_s: float = Field(
+        default=30.0, gt=0, description="Longest wait between the writer's retries of an unavailable database"
+    )
+    db_busy_timeout_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long the writer waits on a locked SQLite database before spooling the batch.",
+    )
+    exit_flush_timeout_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long the atexit hook waits for queued spans to be written or spooled.",
+    )
     redact_pii: bool = Field(default=True, description="Mask emails, phones, cards, RRNs and keys before storage.")
     prices_file: Path | None = Field(
         default=None, description="A YAML price table that overrides or extends the shipped one."

@@ -1,0 +1,102 @@
+"""llmmon: an LLM quality and hallucination monitor.
+
+The public API is loaded lazily (PEP 562 ``__getattr__``), so ``import llmmon`` stays
+light: it imports neither SQLAlchemy, FastAPI nor the OpenAI SDK. Usage::
+
+    import llmmon
+
+    llmmon.configure()            # SQLite file ./llmmon.db unless LLMMON_DATABASE_URL says otherwise
+
+    @llmmon.trace
+    def answer(question: str) -> str: ...
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmmon.config import Settings
+    from llmmon.errors import (
+        ConfigError,
+        EvalRegressionError,
+        EvalSuiteError,
+        JudgeError,
+        JudgeOutputError,
+        JudgeTransportError,
+        KnowledgeBaseError,
+        LlmmonError,
+        MigrationError,
+        PromptError,
+        StorageError,
+    )
+    from llmmon.tracing.context import current_span
+    from llmmon.tracing.decorator import span, trace
+    from llmmon.tracing.recorder import FlushResult
+    from llmmon.tracing.runtime import configure, flush, shutdown, stats
+    from llmmon.tracing.span import SpanRecord
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Other areas add their entries here.
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "llmmon.errors",
+    "EvalRegressionError": "llmmon.errors",
+    "EvalSuiteError": "llmmon.errors",
+    "FlushResult": "llmmon.tracing.recorder",
+    "JudgeError": "llmmon.errors",
+    "JudgeOutputError": "llmmon.errors",
+    "JudgeTransportError": "llmmon.errors",
+    "KnowledgeBaseError": "llmmon.errors",
+    "LlmmonError": "llmmon.errors",
+    "MigrationError": "llmmon.errors",
+    "PromptError": "llmmon.errors",
+    "Settings": "llmmon.config",
+    "SpanRecord": "llmmon.tracing.span",
+    "StorageError": "llmmon.errors",
+    "configure": "llmmon.tracing.runtime",
+    "current_span": "llmmon.tracing.context",
+    "flush": "llmmon.tracing.runtime",
+    "shutdown": "llmmon.tracing.runtime",
+    "span": "llmmon.tracing.decorator",
+    "stats": "llmmon.tracing.runtime",
+    "trace": "llmmon.tracing.decorator",
+}
+
+__all__ = [
+    "ConfigError",
+    "EvalRegressionError",
+    "EvalSuiteError",
+    "FlushResult",
+    "JudgeError",
+    "JudgeOutputError",
+    "JudgeTransportError",
+    "KnowledgeBaseError",
+    "LlmmonError",
+    "MigrationError",
+    "PromptError",
+    "Settings",
+    "SpanRecord",
+    "StorageError",
+    "configure",
+    "current_span",
+    "flush",
+    "shutdown",
+    "span",
+    "stats",
+    "trace",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'llmmon' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
