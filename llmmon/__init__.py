@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         PromptError,
         StorageError,
     )
+    from llmmon.prompts import Prompt, prompt
     from llmmon.tracing.context import current_span
     from llmmon.tracing.decorator import span, trace
     from llmmon.tracing.recorder import FlushResult
@@ -51,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "KnowledgeBaseError": "llmmon.errors",
     "LlmmonError": "llmmon.errors",
     "MigrationError": "llmmon.errors",
+    "Prompt": "llmmon.prompts",
     "PromptError": "llmmon.errors",
     "Settings": "llmmon.config",
     "SpanRecord": "llmmon.tracing.span",
@@ -58,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "configure": "llmmon.tracing.runtime",
     "current_span": "llmmon.tracing.context",
     "flush": "llmmon.tracing.runtime",
+    "prompt": "llmmon.prompts",
     "shutdown": "llmmon.tracing.runtime",
     "span": "llmmon.tracing.decorator",
     "stats": "llmmon.tracing.runtime",
@@ -75,6 +78,7 @@ __all__ = [
     "KnowledgeBaseError",
     "LlmmonError",
     "MigrationError",
+    "Prompt",
     "PromptError",
     "Settings",
     "SpanRecord",
@@ -82,6 +86,7 @@ __all__ = [
     "configure",
     "current_span",
     "flush",
+    "prompt",
     "shutdown",
     "span",
     "stats",
