@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from llmmon.prompts import Prompt, prompt
     from llmmon.tracing.context import current_span
     from llmmon.tracing.decorator import span, trace
+    from llmmon.tracing.integrations.openai import wrap_openai
     from llmmon.tracing.recorder import FlushResult
     from llmmon.tracing.runtime import configure, flush, shutdown, stats
     from llmmon.tracing.span import SpanRecord
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "span": "llmmon.tracing.decorator",
     "stats": "llmmon.tracing.runtime",
     "trace": "llmmon.tracing.decorator",
+    "wrap_openai": "llmmon.tracing.integrations.openai",
 }
 
 __all__ = [
@@ -91,6 +93,7 @@ __all__ = [
     "span",
     "stats",
     "trace",
+    "wrap_openai",
 ]
 
 
