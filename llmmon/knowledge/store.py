@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import ColumnElement, Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
@@ -281,19 +282,20 @@ def load_passages(engine: Engine, kb_name: str) -> tuple[str, list[Passage]]:
         return kb.version_hash, passages
 
 
+def _count_by(
+    session: Session, key: Mapped[int] | ColumnElement[int], *, where: ColumnElement[bool] | None = None
+) -> dict[int, int]:
+    statement = select(key, func.count()).group_by(key)
+    if where is not None:
+        statement = statement.where(where)
+    return {group: count for group, count in session.execute(statement)}
+
+
 def list_knowledge_bases(engine: Engine) -> list[KbSummary]:
     """Every KB with its document and passage counts, by name."""
     with Session(engine) as session:
-        documents: dict[int, int] = dict(
-            session.execute(select(col(KbDocument.kb_id), func.count()).group_by(col(KbDocument.kb_id)))
-            .tuples()
-            .all()
-        )
-        passages: dict[int, int] = dict(
-            session.execute(select(col(KbPassage.kb_id), func.count()).group_by(col(KbPassage.kb_id)))
-            .tuples()
-            .all()
-        )
+        documents = _count_by(session, col(KbDocument.kb_id))
+        passages = _count_by(session, col(KbPassage.kb_id))
         kbs = session.exec(select_models(KnowledgeBase).order_by(KnowledgeBase.name)).all()
         return [
             KbSummary(
@@ -311,15 +313,7 @@ def describe_knowledge_base(engine: Engine, kb_name: str) -> KbDetails:
     """The KB's version and its documents with passage counts."""
     with Session(engine) as session:
         kb = _require_kb(session, kb_name)
-        counts: dict[int, int] = dict(
-            session.execute(
-                select(col(KbPassage.document_id), func.count())
-                .where(col(KbPassage.kb_id) == kb.id)
-                .group_by(col(KbPassage.document_id))
-            )
-            .tuples()
-            .all()
-        )
+        counts = _count_by(session, col(KbPassage.document_id), where=col(KbPassage.kb_id) == kb.id)
         rows = session.execute(
             select(
                 col(KbDocument.id),
