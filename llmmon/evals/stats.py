@@ -125,7 +125,7 @@ def _tango_interval(worse: int, better: int, n: int, level: float) -> tuple[floa
 def paired_binary_test(
     baseline: npt.ArrayLike, candidate: npt.ArrayLike, *, delta: float, alpha: float, hypothesis: Hypothesis
 ) -> PairedTest:
-    """Exact McNemar (binomial test on discordants) for ``delta == 0`` in detect mode, else Tango's score test.
+    """Exact McNemar (binomial test on discordants) if ``delta == 0`` in detect mode, else Tango's test.
 
     McNemar is exact only for a zero margin; with a margin the discordant split depends on the
     unknown discordance rate, and Tango's score test is the standard answer (used in clinical
