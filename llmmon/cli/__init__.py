@@ -1,0 +1,39 @@
+"""The `llmmon` command line. One module per command group; each is registered here in one line.
+
+To add a group from another area, add one line below, e.g.::
+
+    from llmmon.cli import kb; app.add_typer(kb.app, name="kb")
+
+Commands catch ``LlmmonError`` at their boundary (``llmmon.cli.common.handle_errors``): a
+clear one-line message and exit code 2 for bad input, 1 for other failures.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from llmmon.cli import db, demo, kb, prompts, purge, reprice, stats, traces
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="llmmon",
+    help="llmmon: LLM quality and hallucination monitor (tracing, fact checks, eval gate, monitoring).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(traces.app, name="traces")
+app.add_typer(prompts.app, name="prompts")
+app.add_typer(db.app, name="db")
+app.add_typer(kb.app, name="kb")
+app.command("stats")(stats.stats_command)
+app.command("reprice")(reprice.reprice_command)
+app.command("purge")(purge.purge_command)
+app.command("demo")(demo.demo_command)
+
+
+def main() -> None:
+    """Entry point of the `llmmon` script and `python -m llmmon`."""
+    app()
