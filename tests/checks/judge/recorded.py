@@ -46,7 +46,9 @@ def ok(content: str | dict[str, Any], **usage: int) -> httpx.Response:
     return httpx.Response(200, json=chat_completion(text, **usage))
 
 
-def error(status: int, *, headers: dict[str, str] | None = None, message: str | None = None) -> httpx.Response:
+def error(
+    status: int, *, headers: dict[str, str] | None = None, message: str | None = None
+) -> httpx.Response:
     """An error response with the recorded OpenAI error envelope for ``status``."""
     bodies = _recording("openai_errors.json")
     body = copy.deepcopy(bodies.get(str(status), bodies["500"]))

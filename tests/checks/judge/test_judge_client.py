@@ -127,8 +127,9 @@ def test_judge_slow_endpoint_times_out_and_is_unscored(make_judge: MakeJudge) ->
     thread.start()
     try:
         port = listener.getsockname()[1]
-        judge = make_judge(base_url=f"http://127.0.0.1:{port}/v1", http_client=httpx.Client(), timeout=0.3,
-                           max_retries=1)
+        judge = make_judge(
+            base_url=f"http://127.0.0.1:{port}/v1", http_client=httpx.Client(), timeout=0.3, max_retries=1
+        )
         started = time.perf_counter()
         score = RelevanceScorer(judge).score(**INPUTS)
         elapsed = time.perf_counter() - started
@@ -240,7 +241,11 @@ def test_judge_json_with_wrong_fields_is_unscored(make_judge: MakeJudge) -> None
     score = RelevanceScorer(make_judge(endpoint)).score(**INPUTS)
 
     assert score.status == "unscored"
-    assert score.error is not None and "score" in score.error and "9 is greater than the maximum of 5" in score.error
+    assert (
+        score.error is not None
+        and "score" in score.error
+        and "9 is greater than the maximum of 5" in score.error
+    )
     assert "does not match the schema" in endpoint.bodies[1]["messages"][-1]["content"]
 
 
@@ -281,7 +286,9 @@ def test_judge_cache_misses_for_other_inputs_or_model(
 
 def test_judge_failures_are_not_cached(make_judge: MakeJudge, relevance: Prompt, engine: Engine) -> None:
     with pytest.raises(JudgeOutputError):
-        make_judge(ScriptedEndpoint(ok("prose"), ok("prose")), cache_engine=engine).complete(relevance, INPUTS)
+        make_judge(ScriptedEndpoint(ok("prose"), ok("prose")), cache_engine=engine).complete(
+            relevance, INPUTS
+        )
     retry = ScriptedEndpoint(ok(GOOD))
     assert make_judge(retry, cache_engine=engine).complete(relevance, INPUTS).output == GOOD
     assert len(retry.requests) == 1
@@ -321,7 +328,9 @@ def _tracking_endpoint(delay: float) -> tuple[ScriptedEndpoint, dict[str, int]]:
     return ScriptedEndpoint(slow_ok, repeat_last=True), state
 
 
-def test_judge_concurrency_limit_holds_across_caller_threads(make_judge: MakeJudge, relevance: Prompt) -> None:
+def test_judge_concurrency_limit_holds_across_caller_threads(
+    make_judge: MakeJudge, relevance: Prompt
+) -> None:
     endpoint, state = _tracking_endpoint(0.05)
     judge = make_judge(endpoint, max_concurrency=2)
     threads = [
@@ -336,7 +345,9 @@ def test_judge_concurrency_limit_holds_across_caller_threads(make_judge: MakeJud
     assert state["peak"] == 2
 
 
-def test_judge_complete_many_runs_in_parallel_within_the_limit(make_judge: MakeJudge, relevance: Prompt) -> None:
+def test_judge_complete_many_runs_in_parallel_within_the_limit(
+    make_judge: MakeJudge, relevance: Prompt
+) -> None:
     endpoint, state = _tracking_endpoint(0.05)
     judge = make_judge(endpoint, max_concurrency=3)
     results = judge.complete_many(relevance, [{**INPUTS, "answer": f"Answer {n}"} for n in range(9)])
@@ -420,7 +431,9 @@ def test_judge_never_logs_or_shows_the_api_key(
 
 
 def test_judge_from_settings_uses_the_secret_key(make_judge: MakeJudge, relevance: Prompt) -> None:
-    settings = Settings(judge_base_url="http://judge.test/v1", judge_model="gpt-4o-mini", judge_api_key=SECRET_KEY)
+    settings = Settings(
+        judge_base_url="http://judge.test/v1", judge_model="gpt-4o-mini", judge_api_key=SECRET_KEY
+    )
     endpoint = ScriptedEndpoint(ok(GOOD))
     with endpoint.client() as http_client:
         judge = JudgeClient.from_settings(settings, http_client=http_client)
