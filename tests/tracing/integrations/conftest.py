@@ -34,5 +34,7 @@ def sse(events: list[Any], *, done: bool = True) -> bytes:
 def no_swallowed_recording_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Integrations log and swallow their own failures; in these tests any such failure is a bug."""
     yield
-    failures = [r.getMessage() for r in caplog.records if r.name == "llmmon" and "could not" in r.getMessage()]
+    failures = [
+        r.getMessage() for r in caplog.records if r.name == "llmmon" and "could not" in r.getMessage()
+    ]
     assert failures == []
