@@ -1,0 +1,442 @@
+"""The fact checker: an answer's claims against knowledge-base evidence, one verdict per claim and per answer.
+
+Tier 1 (deterministic, every answer, no LLM) compares each claim with the evidence clauses that
+are about the same thing (topic terms shared beyond the numbers themselves):
+
+* quantities -- money, percentages, times, dates, durations, counts -- by normalised value;
+* days of the week;
+* polarity ("closed on Sundays" vs "open on Sundays");
+* capitalised names and codes that appear nowhere in the KB.
+
+Tier 2 (optional) hands the claims tier 1 cannot settle -- or all of them, when asked -- to a
+:class:`~llmmon.checks.verifier.ClaimVerifier` such as the LLM judge.
+
+Usage::
+
+    checker = FactChecker(load_index(engine, "support"))
+    result = checker.check("The store opens at 9 AM on Saturday.")
+    result.verdict, result.score        # ('hallucinated', 0.95)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llmmon.checks.claims import split_claims
+from llmmon.checks.entities import KbVocabulary, entity_candidates
+from llmmon.checks.failure import classify_failure
+from llmmon.checks.polarity import is_negated
+from llmmon.checks.quantities import Quantity, extract_quantities, is_same_value
+from llmmon.checks.segments import Segment, SegmentCache, quantity_token, topic_terms
+from llmmon.checks.terms import content_terms
+from llmmon.checks.verdicts import AnswerVerdict, Claim, ClaimVerdict, Evidence, FactCheckResult
+from llmmon.checks.verifier import ClaimVerifier
+from llmmon.checks.weekdays import extract_weekdays
+from llmmon.errors import LlmmonError
+
+__all__ = ["EvidenceIndex", "FactChecker"]
+
+logger = logging.getLogger("llmmon")
+
+# Hallucination score of a claim by what decided it; the answer's score is the highest.
+_SCORE_CONTRADICTED = {"quantity": 0.95, "day": 0.9, "polarity": 0.85, "llm": 0.9}
+_SCORE_UNKNOWN_ENTITY = 0.75
+_SCORE_UNSUPPORTED_SPECIFIC = 0.65
+_SCORE_UNVERIFIABLE_MAX = 0.45
+_SCORE_SUPPORTED_MAX = 0.1
+# How much of the claim's topic a clause must share before its numbers are compared with the claim's.
+_MIN_TOPIC = 1.0
+_MIN_TOPIC_SHARE = 0.3
+_SUPPORT_SLACK = 0.2
+_QUESTION_WEIGHT = 0.5
+_CONTEXT_WEIGHT = 0.5
+_TITLE_WEIGHT = 0.25
+
+
+class EvidenceIndex(Protocol):
+    """What the checker needs from a knowledge base (``llmmon.knowledge.KnowledgeIndex`` has it)."""
+
+    def search(self, query: str, *, k: int = 5) -> list[Evidence]:
+        """The top ``k`` passages for ``query``, best first."""
+        ...
+
+
+@dataclass
+class _ClaimFacts:
+    """What tier 1 extracts from a claim once."""
+
+    claim: Claim
+    terms: frozenset[str]
+    question_terms: frozenset[str]
+    quantities: list[Quantity]
+    days: frozenset[int]
+    negated: bool
+
+
+@dataclass
+class _Outcome:
+    """Tier 1's decision on one claim, with what ``classify_failure`` needs later."""
+
+    verdict: ClaimVerdict
+    score: float
+    asserted: bool = False  # states a specific fact (number, day, name) that the KB does not back
+    decisive: list[Evidence] = field(default_factory=list)
+    on_topic: bool = False  # the KB has a passage about this claim's topic
+
+
+def _weighted_overlap(terms: frozenset[str], seg: Segment) -> float:
+    """Terms found in the clause count 1, in the rest of its line 0.5, only in the passage title 0.25."""
+    in_clause = terms & seg.terms
+    in_line = (terms & seg.context_terms) - in_clause
+    in_title = (terms & seg.title_terms) - in_clause - in_line
+    return len(in_clause) + _CONTEXT_WEIGHT * len(in_line) + _TITLE_WEIGHT * len(in_title)
+
+
+def _about_other_days(facts: _ClaimFacts, seg: Segment) -> bool:
+    """True when the clause (or, failing that, its line) names days and none of the claim's."""
+    if not facts.days:
+        return False
+    days = seg.days or seg.line_days
+    return bool(days) and not (days & facts.days)
+
+
+class FactChecker:
+    """Checks answers against one knowledge base. Thread-safe; reuse one per KB.
+
+    ``unsupported_is_hallucination`` (default True): a claim that states a specific fact -- a
+    number, a day, a name -- that no KB passage backs makes the answer ``hallucinated``; set it to
+    False to report such answers as ``unverifiable`` instead.
+    """
+
+    def __init__(
+        self,
+        index: EvidenceIndex,
+        *,
+        verifier: ClaimVerifier | None = None,
+        always_verify: bool = False,
+        unsupported_is_hallucination: bool = True,
+        k: int = 5,
+        segment_cache: SegmentCache | None = None,
+    ) -> None:
+        if always_verify and verifier is None:
+            raise ValueError("always_verify=True needs a verifier")
+        self.index = index
+        self.verifier = verifier
+        self.always_verify = always_verify
+        self.unsupported_is_hallucination = unsupported_is_hallucination
+        self.k = k
+        self._segments = segment_cache if segment_cache is not None else SegmentCache()
+        self._vocabulary = KbVocabulary(index)
+
+    # -- public -------------------------------------------------------------------------
+
+    def check(
+        self, answer: str, *, question: str | None = None, context: str | Sequence[str] | None = None
+    ) -> FactCheckResult:
+        """Verdicts for every claim of ``answer``; ``context`` is what the app itself retrieved (optional)."""
+        warnings: list[str] = []
+        if self._kb_is_empty():
+            warnings.append("the knowledge base is empty: every claim is unverifiable")
+        if not answer or not answer.strip():
+            return FactCheckResult("unverifiable", 0.0, (), None, (*warnings, "the answer is empty"))
+        claims = split_claims(answer)
+        if not claims:
+            return FactCheckResult(
+                "unverifiable", 0.0, (), None, (*warnings, "the answer makes no factual claims")
+            )
+        question_terms = content_terms(question) if question else frozenset()
+        outcomes = [self._check_claim(claim, question, question_terms) for claim in claims]
+        if self.verifier is not None:
+            outcomes = [self._verify(outcome, warnings) for outcome in outcomes]
+        verdict, score = self._answer_verdict(outcomes, kb_empty=bool(warnings) and self._kb_is_empty())
+        failure = None
+        if context is not None and verdict == "hallucinated":
+            decisive = [o for o in outcomes if o.verdict.verdict == "contradicted" or o.asserted]
+            failure = classify_failure(
+                [(o.decisive, o.on_topic) for o in decisive],
+                [context] if isinstance(context, str) else context,
+            )
+        return FactCheckResult(verdict, score, tuple(o.verdict for o in outcomes), failure, tuple(warnings))
+
+    # -- tier 1 -------------------------------------------------------------------------
+
+    def _kb_is_empty(self) -> bool:
+        empty = getattr(self.index, "is_empty", None)
+        return bool(empty) if isinstance(empty, bool) else False
+
+    def _facts(self, claim: Claim, question_terms: frozenset[str]) -> _ClaimFacts:
+        quantities = extract_quantities(claim.text)
+        days = extract_weekdays(claim.text)
+        return _ClaimFacts(
+            claim=claim,
+            terms=topic_terms(claim.text, [], days),
+            question_terms=question_terms - content_terms(claim.text),
+            quantities=quantities,
+            days=days,
+            negated=is_negated(claim.text),
+        )
+
+    def _retrieve(self, facts: _ClaimFacts, question: str | None) -> list[Evidence]:
+        query = facts.claim.text
+        if question and len(facts.terms) < 4:
+            query = f"{question} {query}"  # a terse answer ("Yes, at 6 PM.") needs the question's topic
+        return self.index.search(query, k=self.k)
+
+    def _segments_of(self, evidence: Sequence[Evidence]) -> list[tuple[Evidence, Segment]]:
+        pairs: list[tuple[Evidence, Segment]] = []
+        get_passage = getattr(self.index, "get", None)
+        for item in evidence:
+            title = ""
+            if callable(get_passage):
+                passage = get_passage(item.passage_id)
+                title = getattr(passage, "title", "") or ""
+            pairs.extend((item, seg) for seg in self._segments.get(item.passage_id, item.text, title=title))
+        return pairs
+
+    @staticmethod
+    def _topic(
+        facts: _ClaimFacts, seg: Segment, extra: frozenset[str] = frozenset(), *, with_days: bool = True
+    ) -> float:
+        """How much of the claim's topic a clause shares: clause terms count 1, line/title terms 0.5."""
+        terms = facts.terms | extra
+        if not with_days:
+            terms = frozenset(t for t in terms if not t.startswith("day:"))
+        score = _weighted_overlap(terms, seg)
+        if facts.question_terms:
+            score += _QUESTION_WEIGHT * _weighted_overlap(facts.question_terms, seg)
+        return score
+
+    def _enough_topic(self, facts: _ClaimFacts, best: float, extra: int = 0) -> bool:
+        size = len(facts.terms) + extra + _QUESTION_WEIGHT * len(facts.question_terms)
+        return best >= _MIN_TOPIC and best >= _MIN_TOPIC_SHARE * size
+
+    def _check_quantity(
+        self, facts: _ClaimFacts, quantity: Quantity, pairs: list[tuple[Evidence, Segment]]
+    ) -> tuple[str, Evidence, Segment, list[Quantity]] | None:
+        """('supported'|'contradicted', evidence, clause, its values) or None when nothing is on topic."""
+        others = frozenset(quantity_token(q) for q in facts.quantities if q is not quantity)
+        candidates = [
+            (self._topic(facts, seg, others), item, seg)
+            for item, seg in pairs
+            if any(q.key == quantity.key for q in seg.quantities) and not _about_other_days(facts, seg)
+        ]
+        if not candidates:
+            return None
+        best = max(score for score, _, _ in candidates)
+        if not self._enough_topic(facts, best, len(others)):
+            return None
+        for score, item, seg in sorted(candidates, key=lambda c: -c[0]):
+            if score >= best - _SUPPORT_SLACK and any(is_same_value(quantity, q) for q in seg.quantities):
+                return "supported", item, seg, [q for q in seg.quantities if is_same_value(quantity, q)]
+        score, item, seg = max(candidates, key=lambda c: c[0])
+        return "contradicted", item, seg, [q for q in seg.quantities if q.key == quantity.key]
+
+    def _check_days(
+        self, facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]
+    ) -> tuple[str, Evidence, Segment] | None:
+        candidates = [
+            (self._topic(facts, seg, with_days=False), item, seg) for item, seg in pairs if seg.days
+        ]
+        good = [c for c in candidates if self._enough_topic(facts, c[0])]
+        if not good:
+            return None
+        named = frozenset().union(*(seg.days or seg.line_days for _, _, seg in good))
+        if facts.days <= named:
+            _, item, seg = max(good, key=lambda c: (bool(c[2].days & facts.days), c[0]))
+            return "supported", item, seg
+        if facts.days & named:
+            return None  # partly named: tier 1 cannot tell
+        _, item, seg = max(good, key=lambda c: c[0])
+        return "contradicted", item, seg
+
+    def _check_polarity(
+        self, facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]
+    ) -> tuple[str, Evidence, Segment, float] | None:
+        terms = frozenset(t for t in facts.terms if not t.startswith("day:"))
+        # With a day to anchor it, one shared term is enough ("일요일에도 영업" / "일요일은 휴무").
+        day_pairs = [(item, seg) for item, seg in pairs if facts.days & (seg.days or seg.line_days)]
+        if facts.days and day_pairs:
+            pairs, min_shared = day_pairs, 1
+        else:
+            min_shared = 2
+        if len(terms) < min_shared:
+            return None
+        scored: list[tuple[float, Evidence, Segment]] = []
+        for item, seg in pairs:
+            if _about_other_days(facts, seg):
+                continue
+            shared = _weighted_overlap(terms, seg)
+            if len(terms & seg.terms) >= min_shared:
+                # A clause that names the claim's own day outranks one that only shares words.
+                scored.append((shared / len(terms) + 0.5 * bool(facts.days & seg.days), item, seg))
+        if not scored:
+            return None
+        best = max(share for share, _, _ in scored)
+        close = [(s, item, seg) for s, item, seg in scored if s >= best - 0.15]
+        same = [c for c in close if c[2].negated == facts.negated]
+        if same:
+            share, item, seg = max(same, key=lambda c: c[0])
+            return "agrees", item, seg, share - 0.5 * bool(facts.days & seg.days)
+        share, item, seg = max(close, key=lambda c: c[0])
+        share -= 0.5 * bool(facts.days & seg.days)
+        if share < 0.6 or seg.conditional_negation or (facts.quantities and not seg.quantities):
+            return None
+        return "flipped", item, seg, share
+
+    def _check_claim(self, claim: Claim, question: str | None, question_terms: frozenset[str]) -> _Outcome:
+        facts = self._facts(claim, question_terms)
+        evidence = self._retrieve(facts, question)
+        if not evidence:
+            reason = "no passage in the knowledge base matches this claim"
+            return _Outcome(ClaimVerdict(claim, "unverifiable", "deterministic", (), reason), 0.3)
+        pairs = self._segments_of(evidence)
+        # An invented name first: its numbers would otherwise be compared with a real product's.
+        unknown = self._unknown_entities(facts, question, evidence)
+        if unknown:
+            reason = (
+                f"mentions {', '.join(repr(u) for u in unknown)}, which the knowledge base never mentions"
+            )
+            verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
+            return _Outcome(verdict, _SCORE_UNKNOWN_ENTITY, asserted=True)
+        supports: list[tuple[Evidence, Segment]] = []
+        on_topic = False
+        unsettled: list[Quantity] = []
+        for quantity in facts.quantities:
+            found = self._check_quantity(facts, quantity, pairs)
+            if found is None:
+                unsettled.append(quantity)
+                continue
+            on_topic = True
+            status, item, seg, values = found
+            if status == "contradicted":
+                stated = ", ".join(q.text for q in values)
+                reason = f"the claim says {quantity.text!r}; the knowledge base says {stated!r} here"
+                return self._contradicted(claim, item, seg, reason, "quantity")
+            supports.append((item, seg))
+        if facts.days:
+            day_result = self._check_days(facts, pairs)
+            if day_result is not None:
+                on_topic = True
+                status, item, seg = day_result
+                if status == "contradicted":
+                    reason = "the knowledge base states this for other days of the week"
+                    return self._contradicted(claim, item, seg, reason, "day")
+                supports.append((item, seg))
+        polarity = self._check_polarity(facts, pairs)
+        if polarity is not None:
+            on_topic = True
+            status, item, seg, share = polarity
+            if status == "flipped":
+                said = "denies" if facts.negated else "asserts"
+                reason = f"the claim {said} what the knowledge base states the opposite of"
+                return self._contradicted(claim, item, seg, reason, "polarity")
+            if share >= 0.75:
+                supports.append((item, seg))
+        if unsettled:
+            reason = (
+                f"no passage about this topic states {', '.join(repr(q.text) for q in unsettled)}"
+                if not supports
+                else "part of the claim's numbers are backed; "
+                f"{', '.join(repr(q.text) for q in unsettled)} is not"
+            )
+            verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
+            return _Outcome(verdict, _SCORE_UNSUPPORTED_SPECIFIC, asserted=True, on_topic=on_topic)
+        coverage = self._coverage(facts, pairs)
+        if supports:
+            quotes = tuple(self._quote(item, seg) for item, seg in dict.fromkeys(supports))
+            reason = "the knowledge base states the same " + (
+                "values" if facts.quantities or facts.days else "fact"
+            )
+            verdict = ClaimVerdict(claim, "supported", "deterministic", quotes, reason)
+            return _Outcome(verdict, _SCORE_SUPPORTED_MAX * (1 - coverage), on_topic=True)
+        reason = (
+            "related passages found, but tier 1 cannot settle this claim"
+            if coverage > 0
+            else ("no passage about this topic")
+        )
+        verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
+        return _Outcome(verdict, _SCORE_UNVERIFIABLE_MAX * (1 - coverage), on_topic=on_topic)
+
+    @staticmethod
+    def _coverage(facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]) -> float:
+        """Share of the claim's terms found in its best evidence line (a weak signal for the score)."""
+        terms = facts.terms
+        if not terms or not pairs:
+            return 0.0
+        return max(len(terms & (seg.terms | seg.context_terms | seg.title_terms)) for _, seg in pairs) / len(
+            terms
+        )
+
+    def _unknown_entities(
+        self, facts: _ClaimFacts, question: str | None, evidence: list[Evidence]
+    ) -> list[str]:
+        if facts.negated:
+            return []  # "we don't sell the iPhone" is not an invention
+        asked = question.lower() if question else ""
+        texts = [item.text for item in evidence]
+        unknown: list[str] = []
+        for token, _, _ in entity_candidates(facts.claim.text):
+            if token.lower() in asked or token in unknown:
+                continue
+            if not self._vocabulary.contains(token, seen_texts=texts):
+                unknown.append(token)
+        return unknown
+
+    @staticmethod
+    def _quote(item: Evidence, seg: Segment) -> Evidence:
+        return Evidence(
+            passage_id=item.passage_id,
+            doc=item.doc,
+            start=item.start + seg.start,
+            end=item.start + seg.end,
+            text=seg.text,
+            score=item.score,
+            quote=seg.text,
+        )
+
+    def _contradicted(self, claim: Claim, item: Evidence, seg: Segment, reason: str, kind: str) -> _Outcome:
+        quote = self._quote(item, seg)
+        verdict = ClaimVerdict(claim, "contradicted", "deterministic", (quote,), reason)
+        return _Outcome(verdict, _SCORE_CONTRADICTED[kind], decisive=[quote], on_topic=True)
+
+    # -- tier 2 and the answer ----------------------------------------------------------
+
+    def _verify(self, outcome: _Outcome, warnings: list[str]) -> _Outcome:
+        assert self.verifier is not None
+        if outcome.verdict.verdict != "unverifiable" and not self.always_verify:
+            return outcome
+        claim = outcome.verdict.claim
+        evidence = outcome.verdict.evidence or tuple(self.index.search(claim.text, k=self.k))
+        try:
+            verdict = self.verifier.verify(claim, evidence)
+        except LlmmonError as exc:
+            warnings.append(f"the verifier failed on claim {claim.text[:60]!r}: {exc}")
+            logger.warning("claim verifier failed: %s", exc)
+            return outcome
+        if verdict.verdict == "contradicted":
+            score = _SCORE_CONTRADICTED["llm"]
+        elif verdict.verdict == "supported":
+            score = 0.05
+        else:
+            score = min(outcome.score, _SCORE_UNVERIFIABLE_MAX)
+        decisive = list(verdict.evidence) if verdict.verdict == "contradicted" else []
+        return _Outcome(
+            verdict, score, asserted=False, decisive=decisive, on_topic=outcome.on_topic or bool(decisive)
+        )
+
+    def _answer_verdict(self, outcomes: list[_Outcome], *, kb_empty: bool) -> tuple[AnswerVerdict, float]:
+        if kb_empty:
+            return "unverifiable", 0.0
+        score = max(o.score for o in outcomes)
+        if any(o.verdict.verdict == "contradicted" for o in outcomes):
+            return "hallucinated", score
+        if any(o.asserted for o in outcomes):
+            if self.unsupported_is_hallucination:
+                return "hallucinated", score
+            score = min(score, _SCORE_UNVERIFIABLE_MAX)
+        if all(o.verdict.verdict == "supported" for o in outcomes):
+            return "supported", score
+        return "unverifiable", min(score, _SCORE_UNVERIFIABLE_MAX)
