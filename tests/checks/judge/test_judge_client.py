@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -445,3 +446,35 @@ def test_judge_from_settings_uses_the_secret_key(make_judge: MakeJudge, relevanc
 def test_judge_from_settings_without_a_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="LLMMON_JUDGE_MODEL"):
         JudgeClient.from_settings(Settings(judge_base_url="http://judge.test/v1"))
+
+
+def test_judge_cost_is_stored_as_eval_and_kept_out_of_app_cost(
+    make_judge: MakeJudge, relevance: Prompt, engine: Engine, tmp_path: Path
+) -> None:
+    import llmmon
+    from llmmon.storage.models.tracing import Span
+    from llmmon.storage.repo import span_stats
+
+    # The real recorder and writer thread into the migrated database (the autouse fixture shuts it down).
+    llmmon.configure(
+        database_url=engine.url.render_as_string(hide_password=False), spool_dir=tmp_path / "spool"
+    )
+    judge = make_judge(ScriptedEndpoint(ok(GOOD, prompt_tokens=150_000, completion_tokens=20_000)))
+    with llmmon.span("answer_question", kind="llm") as app:
+        app.model = "gpt-4o"
+        app.set_usage(input_tokens=1_000, output_tokens=500)
+        judge.complete(relevance, INPUTS)
+    assert llmmon.flush().pending == 0
+
+    with Session(engine) as session:
+        rows = {row.name: row for row in session.exec(select(Span)).all()}
+    app_row, judge_row = rows["answer_question"], rows["judge/relevance"]
+    assert judge_row.is_eval and json.loads(judge_row.tags or "[]") == ["eval", "judge"]
+    assert not app_row.is_eval and judge_row.trace_id == app_row.trace_id
+    assert judge_row.cost_usd is not None and judge_row.cost_usd > 0  # the judge's cost is recorded...
+    assert app_row.cost_usd is not None and app_row.cost_usd > 0
+    by_model = {row.key: row for row in span_stats(engine, group_by="model")}
+    assert set(by_model) == {"gpt-4o"}  # ...but never reported as the app's
+    assert by_model["gpt-4o"].cost_usd == pytest.approx(app_row.cost_usd)
+    (per_day,) = span_stats(engine, group_by="day")
+    assert per_day.cost_usd == pytest.approx(app_row.cost_usd) and per_day.input_tokens == 1_000
