@@ -433,3 +433,36 @@ def test_disabled_tracing_records_nothing(recorder: InMemoryRecorder, tmp_path: 
         assert len(list(stream)) == 4
     assert memory.spans == [] and recorder.spans == []
     assert "stream_options" not in fake.requests[0]
+
+
+def test_chat_stream_assembles_tool_calls(recorder: InMemoryRecorder) -> None:
+    def call_chunk(index: int, *, call_id: str | None, name: str | None, arguments: str) -> dict[str, Any]:
+        function: dict[str, Any] = {"arguments": arguments}
+        if name:
+            function["name"] = name
+        call: dict[str, Any] = {"index": index, "type": "function", "function": function}
+        if call_id:
+            call["id"] = call_id
+        chunk = _chunk(None)
+        chunk["choices"][0]["delta"] = {"tool_calls": [call]}
+        return chunk
+
+    chunks = [
+        call_chunk(0, call_id="call_1", name="order_status", arguments='{"order'),
+        call_chunk(0, call_id=None, name=None, arguments='_id": "A1"}'),
+        _chunk(None, finish="tool_calls"),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse(chunks))
+
+    with _client(handler) as client:
+        wrap_openai(client)
+        received = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    assert len(received) == 3
+    span = _only_span(recorder)
+    assert span.output == {
+        "content": None,
+        "tool_calls": [{"id": "call_1", "name": "order_status", "arguments": '{"order_id": "A1"}'}],
+    }
+    assert span.attributes["finish_reasons"] == ["tool_calls"]
