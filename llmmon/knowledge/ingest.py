@@ -4,7 +4,8 @@ Formats (by file suffix):
 
 * markdown (``.md``, ``.markdown``, ``.mdx``): split on ATX headings (``#`` .. ``######``), then
   on blank lines; the heading path ("Store hours > Holidays") becomes the passage title.
-  Fenced code blocks are never split, YAML front matter is skipped.
+  Fenced code blocks are never split, YAML front matter is skipped, and each data row of a
+  table is its own passage, titled with the heading path and the table header.
 * text (``.txt``, ``.text``, ``.rst``, and any explicitly named file of unknown type): paragraphs.
 * JSONL (``.jsonl``, ``.ndjson``): one record ``{"id", "text", "title"?}`` per line.
 * CSV (``.csv``, ``.tsv``): one record per row; see :func:`detect_csv_columns`.
@@ -396,7 +397,26 @@ def _split_markdown(text: str, *, default_title: str, max_chars: int) -> tuple[s
         block_end = line_end
     if block_start is not None:
         blocks.append((block_start, block_end, section_title()))
-    return doc_title or default_title, _finish_blocks(text, blocks, record_id=None, max_chars=max_chars)
+    rows = [row for block in blocks for row in _table_rows(text, *block) or [block]]
+    return doc_title or default_title, _finish_blocks(text, rows, record_id=None, max_chars=max_chars)
+
+
+_TABLE_SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def _table_rows(text: str, start: int, end: int, title: str) -> list[tuple[int, int, str]] | None:
+    """One block per data row of a markdown table (None if the block is not a table).
+
+    A whole table in one passage would let "Saturday 10 AM" find support in Monday's row;
+    one row per passage keeps each fact with its own evidence. The header goes into the title.
+    """
+    lines = [(start + s, start + e, line) for s, e, line in _lines(text[start:end])]
+    if len(lines) < 3 or not all(line.lstrip().startswith("|") for _, _, line in lines):
+        return None
+    if not _TABLE_SEPARATOR_RE.match(lines[1][2]):
+        return None
+    header = " | ".join(cell.strip() for cell in lines[0][2].strip().strip("|").split("|"))
+    return [(s, e, f"{title} ({header})") for s, e, line in lines[2:] if line.strip()]
 
 
 # --- records (JSONL, CSV) --------------------------------------------------------------------

@@ -230,3 +230,22 @@ def test_ingest_empty_document_has_no_passages_and_a_warning() -> None:
     document = parse_document("\n\n   \n", source="empty.md", format="markdown")
     assert document.drafts == ()
     assert document.warnings == ("empty.md: no text to index",)
+
+
+def test_ingest_markdown_table_rows_are_separate_passages_titled_with_header() -> None:
+    text = (
+        "# Hours\n\n| Day | Hours |\n|-----|:-----:|\n| Mon | 9-5 |\n| Sun | Closed |\n\nAfter the table.\n"
+    )
+    passages = parse_document(text, source="hours.md", format="markdown").passages("kb")
+    _assert_offsets(text, passages)
+    assert [(p.title, p.text) for p in passages] == [
+        ("Hours (Day | Hours)", "| Mon | 9-5 |"),
+        ("Hours (Day | Hours)", "| Sun | Closed |"),
+        ("Hours", "After the table."),
+    ]
+
+
+def test_ingest_markdown_pipe_lines_without_separator_are_a_paragraph() -> None:
+    text = "| not | a table |\n| just | pipes |\n| three | lines |\n"
+    passages = parse_document(text, source="pipes.md", format="markdown").passages("kb")
+    assert [p.text for p in passages] == [text.strip()]
