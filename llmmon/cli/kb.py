@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -29,9 +29,11 @@ from llmmon.cli.common import (
     print_json,
 )
 from llmmon.errors import ConfigError, KnowledgeBaseError
-from llmmon.knowledge.index import KnowledgeIndex, index_from_paths, load_index
 from llmmon.knowledge.ingest import DEFAULT_MAX_CHARS
 from llmmon.knowledge.store import IngestReport, describe_knowledge_base, ingest_paths, list_knowledge_bases
+
+if TYPE_CHECKING:
+    from llmmon.knowledge.index import KnowledgeIndex
 
 __all__ = ["app"]
 
@@ -165,6 +167,9 @@ def show_command(name: str = typer.Argument(..., help="Knowledge base name."), d
 
 
 def _open_index(kb: str, db: str | None) -> KnowledgeIndex:
+    # Imported here: bm25s and numpy are not needed by the other kb commands.
+    from llmmon.knowledge.index import index_from_paths, load_index
+
     path = Path(kb)
     if path.exists():  # a directory or file of documents: a temporary, in-memory KB
         return index_from_paths([path], name=path.name or "temporary")
