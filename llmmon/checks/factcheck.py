@@ -240,7 +240,8 @@ class FactChecker:
         candidates = [
             (self._topic(facts, seg, with_days=False), item, seg) for item, seg in pairs if seg.days
         ]
-        good = [c for c in candidates if self._enough_topic(facts, c[0])]
+        # Only clauses of the claim's polarity: "closed on Sunday" says nothing against "open Monday to Friday".
+        good = [c for c in candidates if self._enough_topic(facts, c[0]) and c[2].negated == facts.negated]
         if not good:
             return None
         named = frozenset().union(*(seg.days or seg.line_days for _, _, seg in good))

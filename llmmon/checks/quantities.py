@@ -13,7 +13,7 @@ Kinds and their normalised ``value``/``unit``:
     year      the year, unit "year"
     duration  days (hours are 1/24 day), unit "days"
     measure   the number, unit = lower-cased unit (gb, mah, inch, w, ...)
-    count     the number, unit = the counted noun (stores, items, 곳, 개, ...)
+    count     the number, unit = the counted noun (stores, items, 곳, 개, ...) or the label ("exit 4")
 """
 
 from __future__ import annotations
@@ -502,8 +502,16 @@ def _stem(word: str) -> str:
     return word
 
 
+_LABELLED = re.compile(
+    r"\b(?P<unit>exit|gate|floor|level|room|platform|line|aisle|counter|door|building|suite|unit)\s+(?P<num>\d+)\b",
+    re.IGNORECASE,
+)
+
+
 def _counts(col: _Collector) -> None:
     text = col.text
+    for m in _LABELLED.finditer(text):
+        col.add("count", float(m.group("num")), m.group("unit").lower(), m.start(), m.end())
     for m in _COUNT_EN.finditer(text):
         num, unit = m.group("num"), m.group("unit").lower()
         if unit in _COUNT_STOP or num.lower() in _AMBIGUOUS_WORDS:
