@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from llmmon.cli import db, demo, kb, prompts, purge, reprice, stats, traces
+from llmmon.cli import db, demo, factcheck, kb, prompts, purge, reprice, stats, traces
 
 __all__ = ["app", "main"]
 
@@ -32,6 +32,8 @@ app.command("stats")(stats.stats_command)
 app.command("reprice")(reprice.reprice_command)
 app.command("purge")(purge.purge_command)
 app.command("demo")(demo.demo_command)
+app.command("factcheck")(factcheck.factcheck_command)
+app.command("check")(factcheck.check_command)
 
 
 def main() -> None:
