@@ -46,10 +46,9 @@ DEFAULT_PATTERNS: dict[str, str] = {
 }
 
 # Substrings that every SECRET match contains; ``in`` checks are far cheaper than a regex scan.
-_SECRET_HINTS = (
-    "earer", "EARER", "sk-", "k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-    "xox", "AKIA", "AIza", "eyJ",
-)  # fmt: skip
+_SECRET_HINTS = ("earer", "EARER", "sk-", "xox", "AKIA", "AIza", "eyJ")
+# Hints that contain "_" are only looked for in text that has one.
+_UNDERSCORE_HINTS = ("k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
 # A run of digits with separators: the only places a phone, card or RRN can be.
 _DIGIT_RUN = re.compile(r"[+(0-9][0-9 \-().]{6,}[0-9]")
 _NUMERIC_LABELS = ("RRN", "CARD", "PHONE")
@@ -120,7 +119,9 @@ class Redactor:
             return text
         if "@" in text:
             text = self._email.sub("[EMAIL]", text)
-        if any(hint in text for hint in _SECRET_HINTS):
+        if any(hint in text for hint in _SECRET_HINTS) or (
+            "_" in text and any(hint in text for hint in _UNDERSCORE_HINTS)
+        ):
             text = self._secret.sub("[SECRET]", text)
         return _DIGIT_RUN.sub(self._numeric_run, text)
 

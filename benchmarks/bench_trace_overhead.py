@@ -1,0 +1,176 @@
+"""Caller-side cost of ``@llmmon.trace``: median and p99.9 overhead per call against a plain call.
+
+Run: ``.venv/bin/python benchmarks/bench_trace_overhead.py [--calls 200000]``
+
+Rows (each measured in this run, per call, with ``time.perf_counter_ns`` around every call):
+plain call (baseline); @trace with inputs and output captured (the real database recorder
+writing to a temporary SQLite file in its thread); @trace with capture off; @trace while
+the database is down (the writer spools); the OpenTelemetry SDK and Langfuse when they
+are installed. Overhead = row median - baseline median. Targets (issue 2): capture on
+median <= 5 us and p99.9 <= 50 us; capture off <= 1.5 us; no change while the DB is down.
+The DB-down phase also prints the process RSS to show memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import llmmon
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * resource.getpagesize() / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def measure(fn: Callable[..., Any], calls: int) -> list[int]:
+    """Per-call durations in ns (the timer's own cost is the same in every row)."""
+    timer = time.perf_counter_ns
+    samples = [0] * calls
+    question = "What is the refund policy for orders shipped abroad?"
+    for i in range(calls):
+        start = timer()
+        fn(question, i)
+        samples[i] = timer() - start
+    return samples
+
+
+def summarise(samples: list[int]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    median = statistics.median(ordered)
+    p999 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.999))]
+    return median / 1000, p999 / 1000
+
+
+def plain(question: str, n: int) -> str:
+    return question
+
+
+def row(label: str, samples: list[int], base: tuple[float, float] | None) -> tuple[float, float]:
+    median, p999 = summarise(samples)
+    if base is None:
+        print(f"{label:<44} median {median * 1000:8.0f} ns   p99.9 {p999:8.2f} us   (baseline)")
+    else:
+        over, over999 = median - base[0], p999 - base[1]
+        ratio = median / base[0] if base[0] else float("inf")
+        print(
+            f"{label:<44} median {median * 1000:8.0f} ns   p99.9 {p999:8.2f} us   "
+            f"overhead median {over:6.2f} us  p99.9 {over999:6.2f} us   ({ratio:5.1f}x plain)"
+        )
+    return median, p999
+
+
+def otel_row(calls: int, base: tuple[float, float]) -> float | None:
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    except ImportError:
+        print(f"{'OpenTelemetry SDK span':<44} not installed (pip install opentelemetry-sdk to compare)")
+        return None
+
+    class _Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_Discard()))
+    tracer = provider.get_tracer("bench")
+
+    def traced(question: str, n: int) -> str:
+        with tracer.start_as_current_span("plain") as span:
+            span.set_attribute("input", question)
+            span.set_attribute("output", question)
+            return question
+
+    median, _ = row("OpenTelemetry SDK span (attrs in/out)", measure(traced, calls), base)
+    provider.shutdown()
+    return median
+
+
+def langfuse_row(calls: int, base: tuple[float, float]) -> float | None:
+    try:
+        from langfuse import observe  # type: ignore[import-not-found]
+    except ImportError:
+        print(f"{'Langfuse @observe()':<44} not installed (not a dependency; install it to compare)")
+        return None
+    traced = observe()(plain)
+    median, _ = row("Langfuse @observe()", measure(traced, calls), base)
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=200_000)
+    args = parser.parse_args()
+    calls = args.calls
+    tmp = Path(tempfile.mkdtemp(prefix="llmmon-bench-"))
+    gc.collect()
+
+    print(f"{calls} calls per row; times per call\n")
+    measure(plain, 10_000)  # warm up
+    base = row("plain call", measure(plain, calls), None)
+
+    llmmon.configure(database_url=f"sqlite:///{tmp / 'bench.db'}", spool_dir=tmp / "spool")
+    traced = llmmon.trace(plain)
+    measure(traced, 10_000)
+    on_median, on_p999 = row("@trace, inputs+output captured", measure(traced, calls), base)
+    llmmon.flush(60)
+
+    bare = llmmon.trace(capture_input=False, capture_output=False)(plain)
+    measure(bare, 10_000)
+    off_median, _ = row("@trace, capture off", measure(bare, calls), base)
+    result = llmmon.flush(60)
+    print(f"   stored so far: {result}")
+    llmmon.shutdown()
+
+    # Database down: the path is a directory, so SQLite cannot open it; the writer spools.
+    down_dir = tmp / "down.db"
+    down_dir.mkdir()
+    llmmon.configure(
+        database_url=f"sqlite:///{down_dir}",
+        spool_dir=tmp / "spool-down",
+        spool_max_bytes=20_000_000,
+        queue_max_spans=100_000,
+    )
+    traced_down = llmmon.trace(plain)
+    measure(traced_down, 10_000)
+    rss_before = _rss_mb()
+    down_median, _ = row("@trace, database down (spooling)", measure(traced_down, calls), base)
+    rss_mid = _rss_mb()
+    measure(traced_down, calls)
+    rss_after = _rss_mb()
+    stats = llmmon.stats()
+    print(
+        f"   RSS while down: {rss_before:.0f} MB -> {rss_mid:.0f} MB -> {rss_after:.0f} MB after "
+        f"{2 * calls + 10_000} calls; spooled {stats.get('spooled')}, spool bytes {stats.get('spool_bytes')}, "
+        f"dropped {stats.get('dropped')} {stats.get('dropped_by_reason')}"
+    )
+    llmmon.shutdown(timeout=10)
+
+    otel = otel_row(calls, base)
+    langfuse = langfuse_row(calls, base)
+
+    over = on_median - base[0]
+    print("\nSummary")
+    print(f"  capture on : median overhead {over:.2f} us (target <= 5), p99.9 {on_p999 - base[1]:.2f} us (<= 50)")
+    print(f"  capture off: median overhead {off_median - base[0]:.2f} us (target <= 1.5)")
+    print(f"  DB down    : median overhead {down_median - base[0]:.2f} us (same as capture on: {over:.2f} us)")
+    if otel is not None:
+        print(f"  OpenTelemetry SDK span / llmmon overhead: {(otel - base[0]) / over:.1f}x")
+    if langfuse is not None:
+        print(f"  Langfuse @observe / llmmon overhead: {(langfuse - base[0]) / over:.1f}x (target >= 35x)")
+
+
+if __name__ == "__main__":
+    main()
