@@ -64,16 +64,20 @@ def _parse_prompt(messages: list[dict[str, Any]]) -> tuple[str, str, list[tuple[
 
 def _best_sentence(question: str, passages: list[tuple[str, str]]) -> tuple[str, str] | None:
     wanted = set(terms(question))
+    candidates = [
+        (rank, source, sentence.strip(), set(terms(sentence)))
+        for rank, (source, text) in enumerate(passages)
+        for sentence in _SENTENCE_END.split(text)
+        if sentence.strip()
+    ]
+    # A question term that few candidate sentences share says more ("Sunday" beats "store").
+    spread = {term: sum(term in words for *_, words in candidates) for term in wanted}
     best: tuple[float, str, str] | None = None
-    for rank, (source, text) in enumerate(passages):
-        for sentence in _SENTENCE_END.split(text):
-            sentence = sentence.strip()
-            if not sentence:
-                continue
-            overlap = len(wanted & set(terms(sentence)))
-            score = overlap - 0.1 * rank  # earlier (better retrieved) passages win ties
-            if overlap and (best is None or score > best[0]):
-                best = (score, source, sentence)
+    for rank, source, sentence, words in candidates:
+        shared = wanted & words
+        score = sum(1 / spread[term] for term in shared) - 0.01 * rank
+        if shared and (best is None or score > best[0]):
+            best = (score, source, sentence)
     return None if best is None else (best[1], best[2])
 
 
