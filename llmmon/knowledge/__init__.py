@@ -32,7 +32,6 @@ from llmmon.knowledge.store import (
     list_knowledge_bases,
     load_passages,
 )
-from llmmon.knowledge.tokenize import tokenize
 
 __all__ = [
     "IndexCache",
@@ -54,5 +53,4 @@ __all__ = [
     "load_passages",
     "parse_document",
     "read_document",
-    "tokenize",
 ]
