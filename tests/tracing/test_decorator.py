@@ -57,7 +57,10 @@ def test_trace_exception_with_broken_str_is_still_reraised(memory: InMemoryRecor
 
     with pytest.raises(Weird):
         fails()
-    assert memory.spans[0].error_message == "<unprintable test_trace_exception_with_broken_str_is_still_reraised.<locals>.Weird>"
+    assert (
+        memory.spans[0].error_message
+        == "<unprintable test_trace_exception_with_broken_str_is_still_reraised.<locals>.Weird>"
+    )
 
 
 def test_trace_nests_children_and_span_block(memory: InMemoryRecorder) -> None:
@@ -68,8 +71,13 @@ def test_trace_nests_children_and_span_block(memory: InMemoryRecorder) -> None:
         current.set_attribute("seen", True)
         return "c"
 
-    @llmmon.trace(name="root", user_id=lambda question: f"u-{question}", session_id="s1", tags=["a", "a", "b"],
-                  metadata={"team": "support"})
+    @llmmon.trace(
+        name="root",
+        user_id=lambda question: f"u-{question}",
+        session_id="s1",
+        tags=["a", "a", "b"],
+        metadata={"team": "support"},
+    )
     def root(question: str) -> str:
         with llmmon.span("retrieve", k=3) as block:
             block.output = ["doc1"]
@@ -80,7 +88,12 @@ def test_trace_nests_children_and_span_block(memory: InMemoryRecorder) -> None:
     by_name = {s.name: s for s in memory.spans}
     assert len(memory.spans) == 4
     top = by_name["root"]
-    assert (top.user_id, top.session_id, top.tags, top.attributes) == ("u-q", "s1", ["a", "b"], {"team": "support"})
+    assert (top.user_id, top.session_id, top.tags, top.attributes) == (
+        "u-q",
+        "s1",
+        ["a", "b"],
+        {"team": "support"},
+    )
     retrieve = by_name["retrieve"]
     assert retrieve.parent_span_id == top.span_id and retrieve.attributes == {"k": 3}
     children = memory.by_name("child")
@@ -268,7 +281,12 @@ async def test_span_context_manager_async_records_errors(memory: InMemoryRecorde
             s.input = {"x": 1}
             _ = 1 / 0
     (span,) = memory.spans
-    assert (span.kind, span.status, span.error_type, span.input) == ("tool", "error", "ZeroDivisionError", {"x": 1})
+    assert (span.kind, span.status, span.error_type, span.input) == (
+        "tool",
+        "error",
+        "ZeroDivisionError",
+        {"x": 1},
+    )
 
 
 def test_threads_with_copied_context_keep_parent(memory: InMemoryRecorder) -> None:
@@ -312,6 +330,7 @@ def test_disabled_switch_records_nothing() -> None:
     recorder = InMemoryRecorder()
     llmmon.configure(recorder=recorder, enabled=False)
     try:
+
         @llmmon.trace
         def f(x: int) -> int:
             return x
@@ -333,6 +352,7 @@ def test_sampling_is_per_trace() -> None:
     recorder = InMemoryRecorder()
     llmmon.configure(recorder=recorder, sample_rate=0.5)
     try:
+
         @llmmon.trace(name="child")
         def child() -> None:
             with llmmon.span("block"):

@@ -39,7 +39,12 @@ def test_stored_row_has_serialised_redacted_io(traced_db: str) -> None:
     assert json.loads(row["output"]) == {"text": "call [PHONE]", "thing": "<Opaque thing>"}
     assert json.loads(row["attributes"]) == {"contact": "[EMAIL]"}
     assert json.loads(row["tags"]) == ["t"]
-    assert (row["user_id"], row["session_id"], row["status"], row["io_truncated"]) == ("u1", "s1", "ok", False)
+    assert (row["user_id"], row["session_id"], row["status"], row["io_truncated"]) == (
+        "u1",
+        "s1",
+        "ok",
+        False,
+    )
     assert row["latency_ms"] >= 0 and row["end_time"] >= row["start_time"]
 
 
@@ -130,7 +135,9 @@ def test_threads_and_asyncio_tasks_store_every_span_with_parents(traced_db: str)
     rows = span_rows(traced_db)
     assert len(rows) == expected
     by_id = {row["span_id"]: row for row in rows}
-    parent_name = {row["span_id"]: by_id[row["parent_span_id"]]["name"] for row in rows if row["parent_span_id"]}
+    parent_name = {
+        row["span_id"]: by_id[row["parent_span_id"]]["name"] for row in rows if row["parent_span_id"]
+    }
     names = [row["name"] for row in rows]
     assert names.count("leaf") == 8 * 50 + 500 + 1
     for row in rows:
@@ -146,6 +153,7 @@ def test_threads_and_asyncio_tasks_store_every_span_with_parents(traced_db: str)
 def test_sampling_and_disabled_switch_store_accordingly(db_url: str, tmp_path: Path) -> None:
     configure_database(db_url, tmp_path / "spool", sample_rate=0.5)
     try:
+
         @llmmon.trace(name="root")
         def root() -> None:
             with llmmon.span("child"):
