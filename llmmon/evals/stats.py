@@ -185,6 +185,23 @@ def _bootstrap_drops(drops: FloatArray, *, samples: int, seed: int) -> FloatArra
     return out
 
 
+def _sign_flip_p(drops: FloatArray, *, samples: int, seed: int) -> float:
+    """One-sided Monte Carlo p of the mean drop under random sign flips; ``(1+k)/(B+1)`` keeps it valid."""
+    observed = float(drops.mean())
+    nonzero = drops[drops != 0]
+    if nonzero.size == 0:
+        return 1.0
+    rng = np.random.default_rng(seed + 1)
+    hits = 0
+    chunk = max(1, 2_000_000 // nonzero.size)
+    for start in range(0, samples, chunk):
+        size = min(chunk, samples - start)
+        signs = rng.integers(0, 2, size=(size, nonzero.size)) * 2 - 1
+        means = (signs * nonzero).sum(axis=1) / drops.size
+        hits += int(np.count_nonzero(means >= observed - 1e-12))
+    return (1 + hits) / (samples + 1)
+
+
 def paired_score_test(
     baseline: npt.ArrayLike,
     candidate: npt.ArrayLike,
@@ -196,10 +213,11 @@ def paired_score_test(
     samples: int = 4000,
     seed: int = 0,
 ) -> PairedTest:
-    """Paired bootstrap of the mean drop (default) or Wilcoxon signed-rank on the per-case drops.
+    """Paired test of the mean drop for judge scores and for pass rates when cases were repeated.
 
-    Used for judge scores and for pass rates when cases were repeated. The interval is always the
-    bootstrap percentile interval; with ``method="wilcoxon"`` only the p-value comes from Wilcoxon.
+    ``bootstrap`` (default): a sign-flip permutation test when testing "worse" with no margin,
+    otherwise the paired bootstrap. ``wilcoxon``: Wilcoxon signed-rank on the per-case drops.
+    The interval is always the paired-bootstrap percentile interval.
     """
     b = np.asarray(baseline, dtype=np.float64)
     c = np.asarray(candidate, dtype=np.float64)
@@ -219,6 +237,12 @@ def paired_score_test(
                 # scipy warns that ties/zeros force the normal approximation; that is the intended fallback.
                 warnings.simplefilter("ignore", category=UserWarning)
                 p = float(stats.wilcoxon(shifted, zero_method="zsplit", alternative=alternative).pvalue)
+    elif hypothesis == "worse" and delta == 0.0:
+        # With no margin, "no difference" means the two runs are exchangeable per case, so the
+        # sign-flip permutation test is exact (the score analogue of McNemar). The percentile
+        # bootstrap would reject an A/A comparison at about alpha, this test at most alpha.
+        test = "paired permutation (sign-flip)"
+        p = _sign_flip_p(drops, samples=samples, seed=seed)
     else:
         test = "paired bootstrap"
         # Percentile-interval inversion: reject H0 exactly when delta lies outside the one-sided bound.

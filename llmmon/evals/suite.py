@@ -341,7 +341,7 @@ class GateSettings(_Strict):
         le=1,
         description="Regression margin; default 0 in detect, 0.05 in non_inferiority.",
     )
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    alpha: float = Field(default=0.025, gt=0, lt=0.5, description="One-sided significance level.")
     coverage_floor: float = Field(default=0.95, ge=0, le=1)
     quarantine_flaky: bool = False
     metrics: list[str] = Field(default_factory=lambda: ["pass"], min_length=1)

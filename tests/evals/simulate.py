@@ -23,7 +23,7 @@ def make_run(
     infrastructure_errors: tuple[str, ...] = (),
     incomplete: bool = False,
 ) -> RunResults:
-    """One run: ``passes`` is cases x repeats (or 1-d); ``unscored`` marks judge failures; ``scores`` adds a score."""
+    """One run from a cases x repeats (or 1-d) verdict grid; ``unscored`` marks judge failures."""
     grid = np.asarray(passes, dtype=bool)
     if grid.ndim == 1:
         grid = grid[:, None]

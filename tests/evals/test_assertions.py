@@ -186,7 +186,8 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "from llmmon.checks.verdicts import Score\n"
         "def short(output, context):\n    return len(output) <= context.args.get('limit', 10)\n"
         "def ratio(output, context):\n    return output.count('a') / max(len(output), 1)\n"
-        "def scored(output, context):\n    return Score(name='x', value=0.2, passed=False, reason=context.case.id)\n"
+        "def scored(output, context):\n"
+        "    return Score(name='x', value=0.2, passed=False, reason=context.case.id)\n"
         "def boom(output, context):\n    raise ValueError('not json')\n"
         "def weird(output, context):\n    return 'yes'\n"
     )

@@ -168,7 +168,9 @@ def test_repeats_use_pass_rates_and_report_flaky_cases() -> None:
     report = evaluate_gate(make_run(grid), make_run(np.ones((60, 4), dtype=bool)), settings=GateSettings())
     (flaky,) = report.flaky
     assert (flaky.case_id, flaky.run, flaky.flip_rate) == ("case-0005", "candidate", 0.5)
-    assert report.metrics[0].test is not None and report.metrics[0].test.test == "paired bootstrap"
+    assert (
+        report.metrics[0].test is not None and report.metrics[0].test.test == "paired permutation (sign-flip)"
+    )
     assert report.cases[5].candidate_pass_rate == 0.75 and report.decision == "pass"
     quarantined = evaluate_gate(
         make_run(grid), make_run(np.ones((60, 4), dtype=bool)), settings=GateSettings(quarantine_flaky=True)
@@ -189,7 +191,7 @@ def test_score_metrics_and_holm_across_metrics() -> None:
     by_name = {m.metric: m for m in report.metrics}
     assert by_name["pass"].verdict == "ok"
     score = by_name["judge:quality"]
-    assert score.test is not None and score.test.test == "paired bootstrap"
+    assert score.test is not None and score.test.test == "paired permutation (sign-flip)"
     assert score.test.difference == pytest.approx(-0.1, abs=0.01) and score.verdict == "regression"
     assert score.p_adjusted is not None and score.p_adjusted >= score.test.p_value  # Holm never lowers p
     assert report.decision == "regression"

@@ -165,7 +165,8 @@ def test_invalid_regex_is_a_load_error(tmp_path: Path) -> None:
 def test_invalid_json_schema_is_a_load_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "name: a\ncases:\n  - id: a\n    input: q\n    assertions:\n      - {type: json_schema, schema: {type: nope}}\n",
+        "name: a\ncases:\n  - id: a\n    input: q\n    assertions:\n"
+        "      - {type: json_schema, schema: {type: nope}}\n",
     )
     with pytest.raises(EvalSuiteError, match=r"invalid JSON schema"):
         load_suite(path)
@@ -174,7 +175,8 @@ def test_invalid_json_schema_is_a_load_error(tmp_path: Path) -> None:
 def test_duplicate_case_ids_name_both_lines(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "name: a\ncases:\n  - id: same\n    input: q\n  - id: other\n    input: q\n  - id: same\n    input: r\n",
+        "name: a\ncases:\n  - id: same\n    input: q\n  - id: other\n    input: q\n"
+        "  - id: same\n    input: r\n",
     )
     with pytest.raises(
         EvalSuiteError,
@@ -246,7 +248,8 @@ def test_check_imports_reports_missing_attribute_and_bad_target(
 def test_malformed_import_path_is_a_load_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "name: a\ncases:\n  - id: a\n    input: q\n    assertions: [{type: python, function: 'not a path'}]\n",
+        "name: a\ncases:\n  - id: a\n    input: q\n"
+        "    assertions: [{type: python, function: 'not a path'}]\n",
     )
     with pytest.raises(
         EvalSuiteError, match=r":5: cases\[0\].assertions\[0\].function: String should match pattern"
