@@ -3,6 +3,7 @@ replay across processes, queue and spool bounds. The caller never sees an error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -225,9 +226,7 @@ def test_postgres_stopped_and_restarted_loses_nothing() -> None:
         assert len(names) == 70 and names.count("during") == 40
     finally:
         llmmon.shutdown()
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             server.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(server.base_dir, ignore_errors=True)
         shutil.rmtree(spool, ignore_errors=True)
