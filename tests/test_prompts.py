@@ -70,7 +70,7 @@ def test_prompt_latest_and_named_version(prompts_dir: Path) -> None:
 
 def test_prompt_render_missing_variable_raises(prompts_dir: Path) -> None:
     greet = prompt("greet", prompts_dir=prompts_dir)
-    with pytest.raises(PromptError, match="needs variable.*place"):
+    with pytest.raises(PromptError, match=r"needs variable.*place"):
         greet.render(name="Ada")
 
 
@@ -127,7 +127,8 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
         ("name: x\nversions: []\n", 2, "'versions' must be a non-empty list"),
         ("versions:\n  - version: v1\n", 1, "'name' must be a non-empty string"),
         (
-            "name: x\nversions:\n  - version: v1\n    messages:\n      - role: user\n        content: '{{ oops'\n",
+            "name: x\nversions:\n  - version: v1\n    messages:\n"
+            "      - role: user\n        content: '{{ oops'\n",
             6,
             "template error",
         ),

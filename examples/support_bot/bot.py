@@ -126,18 +126,15 @@ class SupportBot:
     def answer(self, question: str, *, user_id: str | None = None) -> str:
         """Answer one question (the caller's traced function provides the root span)."""
         messages = self._prepare(question, user_id)
-        response = self.client.chat.completions.create(model=self.model, messages=messages, temperature=0)  # type: ignore[arg-type]
+        create: Any = self.client.chat.completions.create  # messages are plain dicts, as the API accepts
+        response = create(model=self.model, messages=messages, temperature=0)
         return self.postprocess(response.choices[0].message.content or "")
 
     def answer_stream(self, question: str, *, user_id: str | None = None) -> Iterator[str]:
         """Answer as a stream of text chunks, the way a chat widget shows it."""
         messages = self._prepare(question, user_id)
-        stream = self.client.chat.completions.create(
-            model=self.model,
-            messages=messages,
-            temperature=0,
-            stream=True,  # type: ignore[arg-type]
-        )
+        create: Any = self.client.chat.completions.create
+        stream = create(model=self.model, messages=messages, temperature=0, stream=True)
         parts: list[str] = []
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -170,9 +167,8 @@ def build_bot(
 
     http_client = httpx.Client(transport=simulated_transport(fault=fault, latency_scale=latency_scale))
     # No retries: the simulated 500s are deterministic, and retry back-off would only slow the demo.
-    client = OpenAI(
-        base_url="http://simulated.invalid/v1", api_key="simulated", http_client=http_client, max_retries=0
-    )
+    options: dict[str, Any] = {"http_client": http_client, "max_retries": 0}
+    client = OpenAI(base_url="http://simulated.invalid/v1", api_key="simulated", **options)
     return SupportBot(client=llmmon.wrap_openai(client), model=model or DEFAULT_MODEL), http_client
 
 

@@ -72,10 +72,14 @@ def _best_sentence(question: str, passages: list[tuple[str, str]]) -> tuple[str,
     ]
     # A question term that few candidate sentences share says more ("Sunday" beats "store").
     spread = {term: sum(term in words for *_, words in candidates) for term in wanted}
+    average = sum(len(words) for *_, words in candidates) / max(1, len(candidates))
     best: tuple[float, str, str] | None = None
     for rank, source, sentence, words in candidates:
         shared = wanted & words
-        score = sum(1 / spread[term] for term in shared) - 0.01 * rank
+        # Shorter sentences that say the same thing win (a table row beats a paragraph), and
+        # sentences of better-retrieved passages win over the others.
+        length_norm = 0.25 + 0.75 * len(words) / average
+        score = sum(1 / spread[term] for term in shared) / length_norm / (1 + 0.5 * rank)
         if shared and (best is None or score > best[0]):
             best = (score, source, sentence)
     return None if best is None else (best[1], best[2])

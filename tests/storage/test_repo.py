@@ -181,11 +181,15 @@ def test_span_stats_by_day_uses_utc_days_and_window(engine: Engine) -> None:
     assert [row.key for row in rows] == sorted(by_day)
     for row in rows:
         assert row.count == len(by_day[str(row.key)])
-        assert (row.p50_ms, row.p90_ms, row.p99_ms) == pytest.approx(_expected(by_day[str(row.key)]), rel=1e-9)
+        assert (row.p50_ms, row.p90_ms, row.p99_ms) == pytest.approx(
+            _expected(by_day[str(row.key)]), rel=1e-9
+        )
 
     recent = repo.span_stats(engine, group_by="day", since=NOW - timedelta(hours=30))
     assert sum(row.count for row in recent) == sum(
-        1 for r in workload.roots if r["start_time"] >= NOW - timedelta(hours=30)  # type: ignore[operator]
+        1
+        for r in workload.roots
+        if r["start_time"] >= NOW - timedelta(hours=30)  # type: ignore[operator]
     )
 
 
@@ -279,14 +283,22 @@ def test_purge_older_than_deletes_whole_traces_and_attached_rows(engine: Engine)
     workload = _insert_workload(engine, traces=30)
     old_trace = str(workload.roots[-1]["trace_id"])  # started 2 days before NOW
     with Session(engine) as session:
-        check = AnswerCheck(trace_id=old_trace, kb_name="lumen", kb_version="1", verdict="supported", score=0.0)
+        check = AnswerCheck(
+            trace_id=old_trace, kb_name="lumen", kb_version="1", verdict="supported", score=0.0
+        )
         session.add(check)
         session.flush()
         assert check.id is not None
         # trace_id left empty on purpose: the claim is reached through its foreign key.
         session.add(
             ClaimCheck(
-                answer_check_id=check.id, trace_id=None, text="c", start=0, end=1, verdict="supported", tier="llm"
+                answer_check_id=check.id,
+                trace_id=None,
+                text="c",
+                start=0,
+                end=1,
+                verdict="supported",
+                tier="llm",
             )
         )
         session.commit()
