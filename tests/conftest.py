@@ -7,6 +7,7 @@ locally; in CI (``CI=true``) a PostgreSQL server that cannot start is an error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -40,10 +41,8 @@ def postgres_server() -> Iterator[PostgresServer]:
             raise
         pytest.skip(f"PostgreSQL unavailable: {exc}")
     yield server
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):  # a test may have stopped it already
         server.stop("immediate")
-    except subprocess.CalledProcessError:
-        pass  # a test stopped it already
     shutil.rmtree(server.base_dir, ignore_errors=True)
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
+from sqlmodel import SQLModel
 
 import llmmon.storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -8,7 +8,6 @@ Create Date: 2026-11-26 10:43:21.445073
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = "0003"
@@ -21,13 +20,13 @@ def upgrade() -> None:
     op.create_table(
         "answer_check",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("trace_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("kb_name", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
-        sa.Column("kb_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("verdict", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("trace_id", sa.String(length=32), nullable=True),
+        sa.Column("kb_name", sa.String(length=256), nullable=True),
+        sa.Column("kb_version", sa.String(length=64), nullable=True),
+        sa.Column("verdict", sa.String(length=16), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
-        sa.Column("failure_kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("failure_kind", sa.String(length=32), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("answer_check", schema=None) as batch_op:
@@ -39,12 +38,12 @@ def upgrade() -> None:
         "claim_check",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("answer_check_id", sa.Integer(), nullable=False),
-        sa.Column("trace_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("trace_id", sa.String(length=32), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("start", sa.Integer(), nullable=False),
         sa.Column("end", sa.Integer(), nullable=False),
-        sa.Column("verdict", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("tier", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("verdict", sa.String(length=16), nullable=False),
+        sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["answer_check_id"], ["answer_check.id"]),

@@ -8,7 +8,6 @@ Create Date: 2026-11-26 10:43:21.844675
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = "0004"
@@ -20,15 +19,15 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "judge_cache_entry",
-        sa.Column("cache_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("prompt_name", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
-        sa.Column("prompt_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("prompt_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+        sa.Column("cache_key", sa.String(length=64), nullable=False),
+        sa.Column("prompt_name", sa.String(length=256), nullable=False),
+        sa.Column("prompt_version", sa.String(length=64), nullable=False),
+        sa.Column("prompt_hash", sa.String(length=64), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=False),
         sa.Column("output", sa.Text(), nullable=False),
         sa.Column("input_tokens", sa.Integer(), nullable=True),
         sa.Column("output_tokens", sa.Integer(), nullable=True),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("cache_key"),
     )
     with op.batch_alter_table("judge_cache_entry", schema=None) as batch_op:
