@@ -1,0 +1,188 @@
+"""Tier-1 fact-check accuracy on HaluEval QA, HaluEval dialogue and Q² (Wizard of Wikipedia, human labels).
+
+    .venv/bin/python benchmarks/halueval.py [--rows 2000] [--datasets qa,dialogue,q2] [--judge]
+
+Data is read from ``../shared/datasets`` at run time; nothing is copied into the repository
+(the dialogue data is CC BY-NC). Protocol:
+
+* HaluEval QA / dialogue: the first ``--rows`` rows; each row contributes its right and its
+  hallucinated answer (balanced). The KB is every sampled row's ``knowledge`` as one passage,
+  indexed together (so retrieval has to find the right one). The question (QA) or the last user
+  turn (dialogue) is passed as ``question``.
+* Two policies: the default (a claim stating a number, day or name that the KB does not back
+  makes the answer hallucinated) and ``unsupported_is_hallucination=False`` (only contradictions).
+* Q²: the four ``*_consistent`` / ``*_inconsistent`` files (600 responses, human labels); the KB is
+  every row's knowledge sentence.
+
+A response is predicted "hallucinated" when the answer verdict is ``hallucinated``; AUROC uses the
+hallucination score. Trivial baselines from the dataset README are printed next to it (on QA the
+answer form gives the label away: right answers are short spans, hallucinated ones full sentences).
+With ``--judge`` (LLMMON_JUDGE_BASE_URL / LLMMON_JUDGE_MODEL) the LLM verifier settles what tier 1
+cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llmmon.checks.factcheck import FactChecker  # noqa: E402
+from llmmon.knowledge.index import KnowledgeIndex, index_from_passages  # noqa: E402
+from llmmon.knowledge.passage import Passage, make_passage_id  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "datasets"
+
+
+@dataclass(frozen=True)
+class Case:
+    question: str | None
+    answer: str
+    hallucinated: bool
+
+
+def _index(name: str, texts: list[str]) -> KnowledgeIndex:
+    unique = list(dict.fromkeys(t for t in texts if t.strip()))
+    passages = [
+        Passage(make_passage_id(name, f"k{i}", None, 0, len(t), t), f"k{i}", 0, len(t), t) for i, t in enumerate(unique)
+    ]
+    return index_from_passages(passages, name=name)
+
+
+def _jsonl(path: Path, rows: int) -> Iterator[dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if number >= rows:
+                return
+            yield json.loads(line)
+
+
+def load_qa(rows: int) -> tuple[KnowledgeIndex, list[Case]]:
+    data = list(_jsonl(DATA / "halueval" / "qa_data.json", rows))
+    cases = [Case(r["question"], r["right_answer"], False) for r in data]
+    cases += [Case(r["question"], r["hallucinated_answer"], True) for r in data]
+    return _index("halueval-qa", [r["knowledge"] for r in data]), cases
+
+
+def _last_user_turn(history: str) -> str:
+    return history.rsplit("[Human]:", 1)[-1].split("[Assistant]:", 1)[0].strip()
+
+
+def load_dialogue(rows: int) -> tuple[KnowledgeIndex, list[Case]]:
+    data = list(_jsonl(DATA / "halueval" / "dialogue_data.json", rows))
+    cases = [Case(_last_user_turn(r["dialogue_history"]), r["right_response"], False) for r in data]
+    cases += [Case(_last_user_turn(r["dialogue_history"]), r["hallucinated_response"], True) for r in data]
+    return _index("halueval-dialogue", [r["knowledge"] for r in data]), cases
+
+
+def load_q2(rows: int) -> tuple[KnowledgeIndex, list[Case]]:
+    cases: list[Case] = []
+    knowledge: list[str] = []
+    for system in ("dodeca", "memnet"):
+        for label in ("consistent", "inconsistent"):
+            with (DATA / "q2_wow" / f"{system}_{label}.csv").open(encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    cases.append(Case(row["message"], row["response"], label == "inconsistent"))
+                    knowledge.append(row["knowledge"])
+    return _index("q2-wow", knowledge), cases[: rows * 2] if rows < len(cases) // 2 else cases
+
+
+def auroc(scores: list[float], labels: list[bool]) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tied ranks averaged)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.asarray(scores))
+    positives = np.asarray(labels)
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def metrics(predicted: list[bool], labels: list[bool], scores: list[float] | None = None) -> dict[str, float]:
+    tp = sum(p and g for p, g in zip(predicted, labels, strict=True))
+    fp = sum(p and not g for p, g in zip(predicted, labels, strict=True))
+    fn = sum(g and not p for p, g in zip(predicted, labels, strict=True))
+    accuracy = sum(p == g for p, g in zip(predicted, labels, strict=True)) / len(labels)
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    result = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1, "flagged": tp + fp}
+    if scores is not None:
+        result["auroc"] = auroc(scores, labels)
+    return result
+
+
+def evaluate(checker: FactChecker, cases: list[Case]) -> tuple[dict[str, float], float]:
+    predicted: list[bool] = []
+    scores: list[float] = []
+    started = time.perf_counter()
+    for case in cases:
+        result = checker.check(case.answer, question=case.question)
+        predicted.append(result.hallucinated)
+        scores.append(result.score)
+    elapsed = time.perf_counter() - started
+    return metrics(predicted, [c.hallucinated for c in cases], scores), len(cases) / elapsed
+
+
+BASELINES: dict[str, Callable[[str], bool]] = {
+    "ends with a period": lambda a: a.rstrip().endswith("."),
+    "more than 4 words": lambda a: len(a.split()) > 4,
+}
+
+
+def _row(name: str, m: dict[str, float], speed: float | None) -> str:
+    auc = f"{m['auroc']:.3f}" if "auroc" in m else "–"
+    rate = f"{speed:,.0f}" if speed else "–"
+    return (
+        f"| {name} | {m['accuracy']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {auc} | {rate} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2000, help="rows per HaluEval split (each gives 2 answers)")
+    parser.add_argument("--datasets", default="qa,dialogue,q2")
+    parser.add_argument("--judge", action="store_true", help="add tier 2 with the configured LLM judge")
+    args = parser.parse_args()
+    loaders = {"qa": load_qa, "dialogue": load_dialogue, "q2": load_q2}
+    print("| dataset / method | accuracy | precision | recall | F1 | AUROC | answers/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in args.datasets.split(","):
+        index, cases = loaders[name](args.rows)
+        labels = [c.hallucinated for c in cases]
+        with ExitStack() as stack:
+            verifier = None
+            if args.judge:
+                from llmmon.checks.judge import JudgeClient
+                from llmmon.checks.llm_verifier import LlmClaimVerifier
+                from llmmon.config import Settings
+
+                settings = Settings()
+                judge = JudgeClient(settings.judge_base_url, settings.judge_model or "", settings.judge_api_key)
+                stack.callback(judge.close)
+                verifier = LlmClaimVerifier(judge)
+            tier1, speed = evaluate(FactChecker(index), cases)
+            print(_row(f"{name} ({len(cases)}) tier 1, default (unsupported = hallucinated)", tier1, speed))
+            strict, speed = evaluate(FactChecker(index, unsupported_is_hallucination=False), cases)
+            print(_row(f"{name} tier 1, contradictions only", strict, speed))
+            if verifier is not None:
+                both, speed2 = evaluate(FactChecker(index, verifier=verifier), cases)
+                print(_row(f"{name} tier 1 + judge", both, speed2))
+        for baseline, rule in BASELINES.items():
+            print(_row(f"{name} baseline: {baseline}", metrics([rule(c.answer) for c in cases], labels), None))
+
+
+if __name__ == "__main__":
+    main()
