@@ -1,9 +1,11 @@
 """Bulk, idempotent insert of span rows: the only SQL the tracing writer runs.
 
-One ``executemany`` per batch through SQLAlchemy Core (on PostgreSQL an ``insert()``
-that SQLAlchemy sends as multi-row VALUES pages; on SQLite a plain statement with named
-parameters handed to sqlite3's executemany) with ``ON CONFLICT (span_id) DO NOTHING``, so replaying a spool that was
-partly written already -- or a batch retried after a lost commit acknowledgement --
+One ``executemany`` per batch through SQLAlchemy Core's ``exec_driver_sql``: a plain
+``INSERT ... ON CONFLICT (span_id) DO NOTHING`` with named parameters, handed to the
+driver's executemany (sqlite3; psycopg 3, which pipelines it). Going through
+SQLAlchemy's ``insert()`` construct costs more per row in bind processing than the
+database spends inserting it (measured in benchmarks/bench_writer_ingest.py). Thanks to
+``ON CONFLICT DO NOTHING``, replaying a spool that was partly written already -- or a batch retried after a lost commit acknowledgement --
 stores every span exactly once.
 """
 
@@ -14,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql
 
 from llmmon.errors import StorageError
 from llmmon.storage.models.tracing import Span
@@ -30,11 +31,18 @@ _SQLITE_INSERT = (
     f"INSERT INTO {_SPAN_TABLE.name} ({', '.join(_COLUMNS)}) "
     f"VALUES ({', '.join(':' + name for name in _COLUMNS)}) ON CONFLICT (span_id) DO NOTHING"
 )
+# PostgreSQL: the same statement in psycopg's named style; psycopg 3 pipelines executemany.
+_POSTGRES_INSERT = (
+    f"INSERT INTO {_SPAN_TABLE.name} ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('%(' + name + ')s' for name in _COLUMNS)}) ON CONFLICT (span_id) DO NOTHING"
+)
 
 
 def _sqlite_datetime(value: Any) -> Any:
     """The text SQLAlchemy's SQLite DateTime stores: naive UTC with microseconds."""
     if isinstance(value, dt.datetime):
+        if value.tzinfo is dt.UTC:  # the common case: cut "+00:00" off instead of converting
+            return value.isoformat(" ", "microseconds")[:26]
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat(sep=" ", timespec="microseconds")
@@ -56,7 +64,7 @@ def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) 
     if dialect == "sqlite":
         connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_params(row) for row in rows])
     elif dialect == "postgresql":
-        statement = postgresql.insert(_SPAN_TABLE).on_conflict_do_nothing(index_elements=["span_id"])
-        connection.execute(statement, list(rows))
+        # Rows already hold what psycopg adapts natively (aware datetimes, bools, str).
+        connection.exec_driver_sql(_POSTGRES_INSERT, list(rows))
     else:
         raise StorageError(f"unsupported database dialect for span ingest: {dialect}")

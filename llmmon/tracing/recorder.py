@@ -102,6 +102,8 @@ class InMemoryRecorder:
 def estimate_span_bytes(span: SpanRecord) -> int:
     """A cheap size estimate counting only top-level strings (no deep walk on the caller path)."""
     size = _SPAN_BASE_BYTES
+    if span.input is None and span.output is None:
+        return size
     output = span.output
     if type(output) is str:
         size += len(output)
