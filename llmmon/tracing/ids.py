@@ -1,8 +1,8 @@
 """Span and trace ids: random hex strings made fast enough for the caller's path.
 
 ``random.getrandbits(n).to_bytes(...).hex()`` is a few hundred nanoseconds cheaper than
-``os.urandom``, ``uuid4`` or an f-string format, and is re-seeded in a forked child by the ``random`` module itself, so two
-processes forked from one parent do not repeat each other's ids. Ids only need to be
+``os.urandom``, ``uuid4`` or an f-string format, and the ``random`` module re-seeds itself
+in a forked child, so two processes forked from one parent do not repeat each other's ids. Ids only need to be
 unique, not unguessable.
 """
 
