@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -49,11 +50,13 @@ class Runtime:
 class _State:
     """Holder of the active runtime (an attribute, so hot paths read it without a lock)."""
 
-    __slots__ = ("atexit_registered", "runtime")
+    __slots__ = ("after_fork", "hooks_registered", "runtime")
 
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
-        self.atexit_registered = False
+        self.hooks_registered = False
+        # Set in a forked child: the parent's settings, to configure from on first use.
+        self.after_fork: Settings | None = None
 
 
 STATE = _State()
@@ -98,9 +101,11 @@ def configure(
     with _configure_lock:
         old = STATE.runtime
         STATE.runtime = runtime
-        if not STATE.atexit_registered:
+        if not STATE.hooks_registered:
             atexit.register(_flush_at_exit)
-            STATE.atexit_registered = True
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_after_fork_in_child)
+            STATE.hooks_registered = True
     if old is not None and old.recorder is not new_recorder:
         _close_quietly(old)
     return runtime
@@ -108,10 +113,11 @@ def configure(
 
 def _close_quietly(runtime: Runtime, timeout: float = 5.0) -> FlushResult:
     try:
-        return runtime.close(timeout)
+        result = runtime.close(timeout)
     except Exception:  # a user-supplied recorder failed; tracing must not break the app
         logger.warning("llmmon: closing the recorder failed", exc_info=True)
         return FlushResult(written=0, pending=0, dropped=0)
+    return result if isinstance(result, FlushResult) else FlushResult(written=0, pending=0, dropped=0)
 
 
 def get_runtime() -> Runtime:
@@ -122,8 +128,9 @@ def get_runtime() -> Runtime:
     with _configure_lock:
         if STATE.runtime is not None:
             return STATE.runtime
+        inherited, STATE.after_fork = STATE.after_fork, None
     try:
-        return configure()
+        return configure(inherited)
     except Exception as exc:  # bad environment: trace nothing rather than break the app
         logger.warning("llmmon: tracing disabled, configuration failed: %s", exc)
         from llmmon.tracing.recorder import InMemoryRecorder
@@ -170,6 +177,24 @@ def shutdown(timeout: float = 5.0) -> FlushResult:
     if runtime is None:
         return FlushResult(written=0, pending=0, dropped=0)
     return _close_quietly(runtime, timeout)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has no writer thread and a copy of the parent's queue (which the parent
+    writes itself): drop both and configure a fresh runtime with the same settings on first use."""
+    global _configure_lock
+    _configure_lock = threading.Lock()  # the parent may have held it while forking
+    runtime = STATE.runtime
+    if runtime is None or not isinstance(runtime.recorder, _queue_recorder_type()):
+        return
+    STATE.after_fork = runtime.settings
+    STATE.runtime = None
+
+
+def _queue_recorder_type() -> type:
+    from llmmon.tracing.recorder import QueueRecorder
+
+    return QueueRecorder
 
 
 def _flush_at_exit() -> None:

@@ -83,10 +83,14 @@ def _safe_repr(value: Any) -> str:
         return f"<unrepresentable {type(value).__qualname__}>"
 
 
+# One encoder for the process: json.dumps() with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default, separators=(",", ":"))
+
+
 def to_json(value: Any) -> str:
     """Serialise any value; falls back to the repr of the whole value (cycles, odd keys)."""
     try:
-        return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except (ValueError, TypeError, RecursionError):
         return json.dumps(_safe_repr(value), ensure_ascii=False)
 
