@@ -65,9 +65,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        if match.group(0)[0] == "." and _ABBREVIATIONS.search(
-            text[max(start, match.start() - 6) : match.start()]
-        ):
+        if match.group(0)[0] == "." and _ABBREVIATIONS.search(text[max(start, match.start() - 6) : match.start()]):
             continue
         end = match.end() if match.group(0)[0] != "\n" else match.start()
         spans.append((start, end))

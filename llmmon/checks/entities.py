@@ -142,11 +142,11 @@ class KbVocabulary:
         passages: Iterable[Any] | None = getattr(self._index, "passages", None)
         if passages is None:
             return None
-        words: set[str] = set()
+        tokens: set[str] = set()
         for passage in passages:
-            for text in (getattr(passage, "text", ""), getattr(passage, "title", "")):
-                words.update(_normalise(t) for t in _TOKEN.findall(text))
-        self._words = frozenset(words)
+            tokens.update(_TOKEN.findall(getattr(passage, "text", "")))
+            tokens.update(_TOKEN.findall(getattr(passage, "title", "") or ""))
+        self._words = frozenset(_normalise(t) for t in tokens)  # normalise each distinct token once
         with contextlib.suppress(TypeError):
             self._cache[self._index] = self._words
         return self._words
@@ -154,11 +154,11 @@ class KbVocabulary:
     def contains(self, token: str, *, seen_texts: Iterable[str] = ()) -> bool:
         """True when ``token`` occurs in the KB (or, for an index without a passage list, in a search hit)."""
         word = _normalise(token)
+        words = self._load()
+        if words is not None:
+            return word in words  # every passage, so every search hit too
         for text in seen_texts:
             if word in (_normalise(t) for t in _TOKEN.findall(text)):
                 return True
-        words = self._load()
-        if words is not None:
-            return word in words
         hits = self._index.search(token, k=3)
         return any(word in (_normalise(t) for t in _TOKEN.findall(hit.text)) for hit in hits)

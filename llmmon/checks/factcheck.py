@@ -87,10 +87,19 @@ class _Outcome:
     on_topic: bool = False  # the KB has a passage about this claim's topic
 
 
+def _has_tokens(terms: frozenset[str]) -> bool:
+    """True when ``terms`` holds ``day:``/``q:`` tokens (only then do a clause's days and numbers matter)."""
+    return any(":" in term for term in terms)
+
+
 def _weighted_overlap(terms: frozenset[str], seg: Segment) -> float:
     """Terms found in the clause count 1, in the rest of its line 0.5, only in the passage title 0.25."""
-    in_clause = terms & seg.terms
-    in_line = (terms & seg.context_terms) - in_clause
+    if _has_tokens(terms):
+        clause, line = seg.terms, seg.context_terms
+    else:  # plain words: no need to work out the clause's days and numbers
+        clause, line = seg.words, seg.line_words
+    in_clause = terms & clause
+    in_line = (terms & line) - in_clause
     in_title = (terms & seg.title_terms) - in_clause - in_line
     return len(in_clause) + _CONTEXT_WEIGHT * len(in_line) + _TITLE_WEIGHT * len(in_title)
 
@@ -128,7 +137,7 @@ class FactChecker:
         self.always_verify = always_verify
         self.unsupported_is_hallucination = unsupported_is_hallucination
         self.k = k
-        self._segments = segment_cache if segment_cache is not None else SegmentCache()
+        self._segments = segment_cache if segment_cache is not None else SegmentCache.for_index(index)
         self._vocabulary = KbVocabulary(index)
 
     # -- public -------------------------------------------------------------------------
@@ -144,9 +153,7 @@ class FactChecker:
             return FactCheckResult("unverifiable", 0.0, (), None, (*warnings, "the answer is empty"))
         claims = split_claims(answer)
         if not claims:
-            return FactCheckResult(
-                "unverifiable", 0.0, (), None, (*warnings, "the answer makes no factual claims")
-            )
+            return FactCheckResult("unverifiable", 0.0, (), None, (*warnings, "the answer makes no factual claims"))
         question_terms = content_terms(question) if question else frozenset()
         outcomes = [self._check_claim(claim, question, question_terms) for claim in claims]
         if self.verifier is not None:
@@ -237,9 +244,7 @@ class FactChecker:
     def _check_days(
         self, facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]
     ) -> tuple[str, Evidence, Segment] | None:
-        candidates = [
-            (self._topic(facts, seg, with_days=False), item, seg) for item, seg in pairs if seg.days
-        ]
+        candidates = [(self._topic(facts, seg, with_days=False), item, seg) for item, seg in pairs if seg.days]
         # Only clauses of the claim's polarity: "closed on Sunday" says nothing against "open Monday to Friday".
         good = [c for c in candidates if self._enough_topic(facts, c[0]) and c[2].negated == facts.negated]
         if not good:
@@ -258,7 +263,9 @@ class FactChecker:
     ) -> tuple[str, Evidence, Segment, float] | None:
         terms = frozenset(t for t in facts.terms if not t.startswith("day:"))
         # With a day to anchor it, one shared term is enough ("일요일에도 영업" / "일요일은 휴무").
-        day_pairs = [(item, seg) for item, seg in pairs if facts.days & (seg.days or seg.line_days)]
+        day_pairs = (
+            [(item, seg) for item, seg in pairs if facts.days & (seg.days or seg.line_days)] if facts.days else []
+        )
         if facts.days and day_pairs:
             pairs, min_shared = day_pairs, 1
         else:
@@ -270,7 +277,7 @@ class FactChecker:
             if _about_other_days(facts, seg):
                 continue
             shared = _weighted_overlap(terms, seg)
-            if len(terms & seg.terms) >= min_shared:
+            if len(terms & seg.words) >= min_shared:
                 # A clause that names the claim's own day outranks one that only shares words.
                 scored.append((shared / len(terms) + 0.5 * bool(facts.days & seg.days), item, seg))
         if not scored:
@@ -297,9 +304,7 @@ class FactChecker:
         # An invented name first: its numbers would otherwise be compared with a real product's.
         unknown = self._unknown_entities(facts, question, evidence)
         if unknown:
-            reason = (
-                f"mentions {', '.join(repr(u) for u in unknown)}, which the knowledge base never mentions"
-            )
+            reason = f"mentions {', '.join(repr(u) for u in unknown)}, which the knowledge base never mentions"
             verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
             return _Outcome(verdict, _SCORE_UNKNOWN_ENTITY, asserted=True)
         supports: list[tuple[Evidence, Segment]] = []
@@ -340,17 +345,14 @@ class FactChecker:
             reason = (
                 f"no passage about this topic states {', '.join(repr(q.text) for q in unsettled)}"
                 if not supports
-                else "part of the claim's numbers are backed; "
-                f"{', '.join(repr(q.text) for q in unsettled)} is not"
+                else f"part of the claim's numbers are backed; {', '.join(repr(q.text) for q in unsettled)} is not"
             )
             verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
             return _Outcome(verdict, _SCORE_UNSUPPORTED_SPECIFIC, asserted=True, on_topic=on_topic)
         coverage = self._coverage(facts, pairs)
         if supports:
             quotes = tuple(self._quote(item, seg) for item, seg in dict.fromkeys(supports))
-            reason = "the knowledge base states the same " + (
-                "values" if facts.quantities or facts.days else "fact"
-            )
+            reason = "the knowledge base states the same " + ("values" if facts.quantities or facts.days else "fact")
             verdict = ClaimVerdict(claim, "supported", "deterministic", quotes, reason)
             return _Outcome(verdict, _SCORE_SUPPORTED_MAX * (1 - coverage), on_topic=True)
         reason = (
@@ -367,13 +369,11 @@ class FactChecker:
         terms = facts.terms
         if not terms or not pairs:
             return 0.0
-        return max(len(terms & (seg.terms | seg.context_terms | seg.title_terms)) for _, seg in pairs) / len(
-            terms
-        )
+        if _has_tokens(terms):
+            return max(len(terms & (seg.terms | seg.context_terms | seg.title_terms)) for _, seg in pairs) / len(terms)
+        return max(len(terms & (seg.line_words | seg.title_terms)) for _, seg in pairs) / len(terms)
 
-    def _unknown_entities(
-        self, facts: _ClaimFacts, question: str | None, evidence: list[Evidence]
-    ) -> list[str]:
+    def _unknown_entities(self, facts: _ClaimFacts, question: str | None, evidence: list[Evidence]) -> list[str]:
         if facts.negated:
             return []  # "we don't sell the iPhone" is not an invention
         asked = question.lower() if question else ""
@@ -424,9 +424,7 @@ class FactChecker:
         else:
             score = min(outcome.score, _SCORE_UNVERIFIABLE_MAX)
         decisive = list(verdict.evidence) if verdict.verdict == "contradicted" else []
-        return _Outcome(
-            verdict, score, asserted=False, decisive=decisive, on_topic=outcome.on_topic or bool(decisive)
-        )
+        return _Outcome(verdict, score, asserted=False, decisive=decisive, on_topic=outcome.on_topic or bool(decisive))
 
     def _answer_verdict(self, outcomes: list[_Outcome], *, kb_empty: bool) -> tuple[AnswerVerdict, float]:
         if kb_empty:

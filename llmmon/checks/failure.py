@@ -39,9 +39,7 @@ def context_contains(context: Sequence[str], evidence: Evidence) -> bool:
     return False
 
 
-def classify_failure(
-    decisive: Sequence[tuple[Sequence[Evidence], bool]], context: Sequence[str]
-) -> FailureKind | None:
+def classify_failure(decisive: Sequence[tuple[Sequence[Evidence], bool]], context: Sequence[str]) -> FailureKind | None:
     """The failure kind of a hallucinated answer from its decisive claims (evidence, KB has the topic).
 
     The most actionable kind wins: a grounding failure over a retrieval miss over a KB gap.

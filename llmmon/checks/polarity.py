@@ -17,9 +17,7 @@ _EN_CUES = re.compile(
     r"non-refundable|nonrefundable|unable|prohibited|forbidden|excluded|except)\b|n't\b",
     re.IGNORECASE,
 )
-_KO_CUES = re.compile(
-    r"(?<![가-힣])안\s|(?<![가-힣])못\s|않|없|불가|휴무|휴점|휴업|쉽니다|아닙니다|아니|금지|제외"
-)
+_KO_CUES = re.compile(r"(?<![가-힣])안\s|(?<![가-힣])못\s|않|없|불가|휴무|휴점|휴업|쉽니다|아닙니다|아니|금지|제외")
 # "no later than", "not only", "no matter": negation words that do not deny the claim.
 _NOT_NEGATION = re.compile(
     r"\b(?:no later than|not only|no matter|no more than|not just|no less than)\b", re.IGNORECASE
@@ -29,9 +27,7 @@ _NOT_NEGATION = re.compile(
 def negation_cues(text: str) -> list[str]:
     """The negation cues found in ``text`` (for explaining a polarity verdict)."""
     body = _NOT_NEGATION.sub(" ", _LEADING_ANSWER.sub("", text))
-    return [m.group(0).strip() for m in _EN_CUES.finditer(body)] + [
-        m.group(0).strip() for m in _KO_CUES.finditer(body)
-    ]
+    return [m.group(0).strip() for m in _EN_CUES.finditer(body)] + [m.group(0).strip() for m in _KO_CUES.finditer(body)]
 
 
 def is_negated(text: str) -> bool:

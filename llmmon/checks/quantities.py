@@ -113,11 +113,7 @@ _KO_SMALL = {"십": 10.0, "백": 100.0, "천": 1000.0}
 _KO_BIG = {"만": 1e4, "억": 1e8, "조": 1e12}
 
 _WORD_NUM = (
-    r"(?:(?:"
-    + "|".join(_TENS_EN)
-    + r")(?:[- ](?:"
-    + "|".join(k for k in _UNITS_EN if _UNITS_EN[k] < 10)
-    + r"))?"
+    r"(?:(?:" + "|".join(_TENS_EN) + r")(?:[- ](?:" + "|".join(k for k in _UNITS_EN if _UNITS_EN[k] < 10) + r"))?"
     r"|" + "|".join(sorted(_UNITS_EN, key=len, reverse=True)) + r")"
 )
 _DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -216,9 +212,7 @@ _MONEY_SUFFIX = re.compile(
     re.IGNORECASE,
 )
 _PERCENT = re.compile(rf"(?P<num>{_NUM})\s?(?:%|percent\b|per cent\b|퍼센트|프로\b)", re.IGNORECASE)
-_TIME_EN = re.compile(
-    r"\b(?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s?(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.IGNORECASE
-)
+_TIME_EN = re.compile(r"\b(?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s?(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.IGNORECASE)
 _TIME_WORD = re.compile(r"\b(?P<w>noon|midday|midnight)\b|(?P<k>정오|자정)", re.IGNORECASE)
 _TIME_24 = re.compile(r"(?<![\d:.,])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?![\d:])")
 _TIME_KO = re.compile(
@@ -350,9 +344,7 @@ _AMBIGUOUS_WORDS = {"one"}  # "one of", "the one": too often not a number
 
 
 def _approximate(text: str, start: int, end: int) -> bool:
-    return bool(
-        _APPROX_BEFORE.search(text[max(0, start - 16) : start]) or _APPROX_AFTER.match(text[end : end + 6])
-    )
+    return bool(_APPROX_BEFORE.search(text[max(0, start - 16) : start]) or _APPROX_AFTER.match(text[end : end + 6]))
 
 
 class _Collector:
@@ -445,9 +437,7 @@ def _dates(col: _Collector) -> None:
             year_start = m.start("y") if m.group("y") else -1
             if year_start >= 0:
                 # the year is its own quantity so that "March 1, 2024" vs "March 1, 2023" is a year mismatch
-                col.found.append(
-                    Quantity("year", float(m.group("y")), "year", year_start, m.end("y"), m.group("y"))
-                )
+                col.found.append(Quantity("year", float(m.group("y")), "year", year_start, m.end("y"), m.group("y")))
             col.add("date", month * 100 + day, "md", m.start(), m.end())
 
 
@@ -551,6 +541,4 @@ def is_same_value(claim: Quantity, evidence: Quantity) -> bool:
     tolerance = 0.05 if (claim.approximate or evidence.approximate) else 0.005
     if claim.kind == "duration":
         tolerance = max(tolerance, 0.02)  # 12 months vs 1 year, 4 weeks vs 1 month
-    return any(
-        abs(a - b) <= tolerance * max(abs(a), abs(b)) + 1e-9 for a in claim_values for b in evidence_values
-    )
+    return any(abs(a - b) <= tolerance * max(abs(a), abs(b)) + 1e-9 for a in claim_values for b in evidence_values)

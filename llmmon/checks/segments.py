@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from threading import Lock
+from typing import Any, ClassVar
 
 from llmmon.checks.claims import sentence_spans
 from llmmon.checks.polarity import is_negated
@@ -58,6 +59,16 @@ _CONDITIONAL_NEGATION = re.compile(
 )
 
 _BLOCK_START = re.compile(r"[ \t]*(?:[|#>*•-]|\d+[.)]\s|$)")
+_TABLE_RULE = frozenset("|-: ")
+# Cheap pre-checks: a text these find nothing in cannot hold a day name / a quantity, so the
+# expensive extractors are skipped. They must match everything the extractors could match.
+_MAYBE_DAY = re.compile(r"mon|tue|wed|thu|fri|sat|sun|weekday|weekend|[월화수목금토일]|주말|평일", re.IGNORECASE)
+_MAYBE_QUANTITY = re.compile(
+    r"\d|[한두세네다여일아열스정자]|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety|noon|midday|midnight)\b",
+    re.IGNORECASE,
+)
 
 
 def quantity_token(quantity: Quantity) -> str:
@@ -73,21 +84,129 @@ def topic_terms(text: str, quantities: list[Quantity], days: frozenset[int]) -> 
     return frozenset(terms)
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One clause of an evidence passage; offsets are into the passage text."""
+class _Line:
+    """One line of a passage; its days and words are worked out once, when a clause first needs them."""
 
-    start: int
-    end: int
-    text: str
-    terms: frozenset[str]
-    context_terms: frozenset[str]  # of the whole line
-    title_terms: frozenset[str]  # of the passage's heading path
-    quantities: tuple[Quantity, ...]
-    days: frozenset[int]
-    line_days: frozenset[int]
-    negated: bool
-    conditional_negation: bool
+    __slots__ = ("_days", "_words", "clauses", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.clauses: list[Segment] = []
+        self._days: frozenset[int] | None = None
+        self._words: frozenset[str] | None = None
+
+    @property
+    def days(self) -> frozenset[int]:
+        if self._days is None:
+            self._days = extract_weekdays(self.text) if _MAYBE_DAY.search(self.text) else frozenset()
+        return self._days
+
+    @property
+    def words(self) -> frozenset[str]:
+        """Content terms of the line without day names: the union of its clauses' (same tokens)."""
+        if self._words is None:
+            self._words = frozenset().union(*(seg.words for seg in self.clauses))
+        return self._words
+
+
+class Segment:
+    """One clause of an evidence passage; offsets are into the passage text.
+
+    Only the clause's words are computed when the passage is cut; its quantities, days and
+    polarity are computed on first access and kept (most claims need only some of them, and a
+    cold KB is cut into thousands of clauses).
+    """
+
+    __slots__ = (
+        "_conditional",
+        "_context_terms",
+        "_days",
+        "_line",
+        "_negated",
+        "_quantities",
+        "_terms",
+        "end",
+        "start",
+        "text",
+        "title_terms",
+        "words",
+    )
+
+    def __init__(self, start: int, end: int, text: str, line: _Line, title_terms: frozenset[str]) -> None:
+        self.start = start
+        self.end = end
+        self.text = text
+        self._line = line
+        self.title_terms = title_terms  # of the passage's heading path
+        self.words = content_terms(text) - DAY_WORDS  # topic terms without day and quantity tokens
+        self._quantities: tuple[Quantity, ...] | None = None
+        self._days: frozenset[int] | None = None
+        self._terms: frozenset[str] | None = None
+        self._context_terms: frozenset[str] | None = None
+        self._negated: bool | None = None
+        self._conditional: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"Segment({self.start}, {self.end}, {self.text!r})"
+
+    @property
+    def quantities(self) -> tuple[Quantity, ...]:
+        """The clause's quantities, offsets shifted into the passage."""
+        if self._quantities is None:
+            if not _MAYBE_QUANTITY.search(self.text):
+                self._quantities = ()
+            else:
+                shift = self.start
+                self._quantities = tuple(
+                    Quantity(
+                        q.kind, q.value, q.unit, q.start + shift, q.end + shift, q.text, q.approximate, q.alt_value
+                    )
+                    for q in extract_quantities(self.text)
+                )
+        return self._quantities
+
+    @property
+    def days(self) -> frozenset[int]:
+        if self._days is None:
+            self._days = extract_weekdays(self.text) if self._line.days else frozenset()
+        return self._days
+
+    @property
+    def line_days(self) -> frozenset[int]:
+        return self._line.days
+
+    @property
+    def terms(self) -> frozenset[str]:
+        """Topic terms of the clause: words plus one term per day and per quantity."""
+        if self._terms is None:
+            extra = [f"day:{d}" for d in self.days] + [quantity_token(q) for q in self.quantities]
+            self._terms = self.words.union(extra) if extra else self.words
+        return self._terms
+
+    @property
+    def context_terms(self) -> frozenset[str]:
+        """Terms of the whole line (days as ``day:N``)."""
+        if self._context_terms is None:
+            days = self._line.days
+            words = self._line.words
+            self._context_terms = words.union(f"day:{d}" for d in days) if days else words
+        return self._context_terms
+
+    @property
+    def line_words(self) -> frozenset[str]:
+        return self._line.words
+
+    @property
+    def negated(self) -> bool:
+        if self._negated is None:
+            self._negated = is_negated(self.text)
+        return self._negated
+
+    @property
+    def conditional_negation(self) -> bool:
+        if self._conditional is None:
+            self._conditional = bool(_CONDITIONAL_NEGATION.search(self.text))
+        return self._conditional
 
 
 def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -105,6 +224,8 @@ def _unwrap(text: str) -> str:
 
     A break is soft when neither its line nor the next one is blank, a heading, a bullet or a table row.
     """
+    if "\n" not in text:
+        return text
     lines = text.split("\n")
     out = [lines[0]]
     for previous, line in itertools.pairwise(lines):
@@ -118,50 +239,41 @@ def segment_passage(text: str, *, title: str = "") -> tuple[Segment, ...]:
     title_terms = content_terms(title) - DAY_WORDS if title else frozenset()
     segments: list[Segment] = []
     line_start = 0
-    for line in _unwrap(text).split("\n"):
-        line_end = line_start + len(line)
-        if line.strip() and not set(line.strip()) <= set("|-: "):
-            line_days = extract_weekdays(line)
-            line_terms = content_terms(line) - DAY_WORDS
-            for sent_start, sent_end in sentence_spans(line):
-                for a, b in _clauses(line, sent_start, sent_end):
-                    clause = line[a:b]
-                    quantities = extract_quantities(clause)
-                    shifted = tuple(
-                        Quantity(
-                            q.kind,
-                            q.value,
-                            q.unit,
-                            q.start + a + line_start,
-                            q.end + a + line_start,
-                            q.text,
-                            q.approximate,
-                            q.alt_value,
-                        )
-                        for q in quantities
-                    )
-                    days = extract_weekdays(clause)
-                    segments.append(
-                        Segment(
-                            start=line_start + a,
-                            end=line_start + b,
-                            text=clause,
-                            terms=topic_terms(clause, quantities, days),
-                            context_terms=line_terms | {f"day:{d}" for d in line_days},
-                            title_terms=title_terms,
-                            quantities=shifted,
-                            days=days,
-                            line_days=line_days,
-                            negated=is_negated(clause),
-                            conditional_negation=bool(_CONDITIONAL_NEGATION.search(clause)),
-                        )
-                    )
+    for raw in _unwrap(text).split("\n"):
+        line_end = line_start + len(raw)
+        stripped = raw.strip()
+        if stripped and not set(stripped) <= _TABLE_RULE:
+            line = _Line(raw)
+            for sent_start, sent_end in sentence_spans(raw):
+                for a, b in _clauses(raw, sent_start, sent_end):
+                    line.clauses.append(Segment(line_start + a, line_start + b, raw[a:b], line, title_terms))
+            segments.extend(line.clauses)
         line_start = line_end + 1
     return tuple(segments)
 
 
 class SegmentCache:
-    """Parsed passages by passage id (bounded, least recently used dropped; thread-safe)."""
+    """Parsed passages by passage id (bounded, least recently used dropped; thread-safe).
+
+    :meth:`for_index` gives the one cache of a knowledge-base index, so every checker of that
+    index shares what was parsed (a segment's lazily computed facts are idempotent, so two
+    threads racing to compute one store equal values).
+    """
+
+    _by_index: ClassVar[weakref.WeakKeyDictionary[Any, SegmentCache]] = weakref.WeakKeyDictionary()
+    _by_index_lock: ClassVar[Lock] = Lock()
+
+    @classmethod
+    def for_index(cls, index: object) -> SegmentCache:
+        """The cache shared by everything checking against ``index`` (a new one if it is not weak-referenceable)."""
+        with cls._by_index_lock:
+            try:
+                cache = cls._by_index.get(index)
+                if cache is None:
+                    cache = cls._by_index[index] = cls()
+            except TypeError:
+                cache = cls()
+        return cache
 
     def __init__(self, *, max_entries: int = 50_000) -> None:
         self._max_entries = max_entries

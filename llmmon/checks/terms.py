@@ -306,34 +306,43 @@ def stem(word: str) -> str:
     return word
 
 
-def _korean_terms(word: str) -> list[str]:
+@lru_cache(maxsize=65_536)
+def _korean_terms(word: str) -> tuple[str, ...]:
     for compound, term in _KO_COMPOUNDS.items():
         if word.startswith(compound):
-            return [term, *_korean_terms(word[len(compound) :])] if len(word) > len(compound) + 1 else [term]
+            return (term, *_korean_terms(word[len(compound) :])) if len(word) > len(compound) + 1 else (term,)
     for suffix in _KO_SUFFIXES:
         if word.endswith(suffix) and len(word) > len(suffix):
             word = word[: -len(suffix)]
             break
     if len(word) == 1:
-        return [_CANONICAL_KO_STEM[word]] if word in _CANONICAL_KO_STEM else []
+        return (_CANONICAL_KO_STEM[word],) if word in _CANONICAL_KO_STEM else ()
     grams = [word[i : i + 2] for i in range(len(word) - 1)]
-    return [_CANONICAL_KO.get(g, g) for g in grams if g not in _STOP_KO]
+    return tuple(_CANONICAL_KO.get(g, g) for g in grams if g not in _STOP_KO)
+
+
+@lru_cache(maxsize=262_144)
+def _english_term(word: str) -> str | None:
+    """The term of one English word, or None for a stop word (cached: the vocabulary is small)."""
+    lower = word.lower().strip("'")
+    if lower.endswith("'s"):
+        lower = lower[:-2]
+    if lower in _STOP_EN or (len(lower) < 2 and not word.isupper()):
+        return None
+    lower = _CANONICAL.get(lower, lower)
+    stemmed = stem(lower)
+    return _CANONICAL.get(stemmed, stemmed)
 
 
 @lru_cache(maxsize=65_536)
 def content_terms(text: str) -> frozenset[str]:
     """The set of topic terms of ``text`` (cached: evidence passages are checked again and again)."""
     terms: set[str] = set()
-    for match in _WORD.finditer(text):
-        word = match.group(0)
+    for word in _WORD.findall(text):
         if word[0] >= "가":
             terms.update(_korean_terms(word))
             continue
-        lower = word.lower().strip("'")
-        if lower.endswith("'s"):
-            lower = lower[:-2]
-        if lower in _STOP_EN or (len(lower) < 2 and not word.isupper()):
-            continue
-        lower = _CANONICAL.get(lower, lower)
-        terms.add(_CANONICAL.get(stem(lower), stem(lower)))
+        term = _english_term(word)
+        if term is not None:
+            terms.add(term)
     return frozenset(terms)
