@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import llmmon
+from llmmon.tracing.context import finish_span, new_span
 from tests.tracing.conftest import configure_database, flush_until_stored, span_rows
 
 
@@ -183,3 +184,42 @@ def test_stats_reports_counters(traced_db: str) -> None:
     stats = llmmon.stats()
     assert stats["written"] == 3 and stats["dropped"] == 0 and stats["pending"] == 0
     assert stats["database_available"] is True and stats["configured"] is True
+
+
+def test_llm_span_cost_and_estimated_tokens(traced_db: str) -> None:
+    from llmmon.pricing import PriceTable
+
+    with_usage = new_span("chat", kind="llm")
+    assert with_usage is not None
+    with_usage.model = "gpt-4o-mini"
+    with_usage.set_usage(input_tokens=1000, output_tokens=200, total_tokens=1200)
+    finish_span(with_usage)
+    estimated = new_span("chat-no-usage", kind="llm")
+    assert estimated is not None
+    estimated.model = "gpt-4o-mini"
+    estimated.input = {"messages": [{"role": "user", "content": "How long do refunds take?"}]}
+    estimated.output = "Refunds take five to seven business days."
+    finish_span(estimated)
+    llmmon.flush(20)
+    rows = {row["name"]: row for row in span_rows(traced_db)}
+    expected = PriceTable.load().cost_usd("gpt-4o-mini", input_tokens=1000, output_tokens=200)
+    assert expected is not None
+    assert rows["chat"]["cost_usd"] == pytest.approx(expected)
+    assert not rows["chat"]["tokens_estimated"]
+    guessed = rows["chat-no-usage"]
+    assert guessed["tokens_estimated"] and guessed["input_tokens"] > 0 and guessed["output_tokens"] > 0
+    assert guessed["cost_usd"] is not None and guessed["cost_usd"] > 0
+
+
+def test_row_the_database_refuses_is_dropped_alone(traced_db: str) -> None:
+    good = llmmon.trace(name="good")(lambda: 1)
+    good()
+    bad = new_span("bad")
+    assert bad is not None
+    bad.name = None  # type: ignore[assignment]  # violates NOT NULL: the database refuses this row
+    finish_span(bad)
+    good()
+    result = llmmon.flush(10)
+    assert (result.written, result.dropped) == (2, 1)
+    assert llmmon.stats()["dropped_by_reason"] == {"rejected": 1}
+    assert sorted(row["name"] for row in span_rows(traced_db)) == ["good", "good"]
