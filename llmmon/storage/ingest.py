@@ -3,9 +3,10 @@
 One ``executemany`` per batch through SQLAlchemy Core's ``exec_driver_sql``: a plain
 ``INSERT ... ON CONFLICT (span_id) DO NOTHING`` handed to the driver's executemany
 (sqlite3; psycopg 3, which pipelines it). Going through SQLAlchemy's ``insert()``
-construct costs more per row in bind processing than the database spends inserting it (measured in benchmarks/bench_writer_ingest.py). Thanks to
-``ON CONFLICT DO NOTHING``, replaying a spool that was partly written already -- or a
-batch retried after a lost commit acknowledgement -- stores every span exactly once.
+construct costs more per row in bind processing than the database spends inserting it
+(measured in benchmarks/bench_writer_ingest.py). Thanks to ``ON CONFLICT DO NOTHING``,
+replaying a spool that was partly written already -- or a batch retried after a lost
+commit acknowledgement -- stores every span exactly once.
 """
 
 from __future__ import annotations
