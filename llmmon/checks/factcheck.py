@@ -21,23 +21,26 @@ Usage::
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from llmmon.checks.claims import split_claims
 from llmmon.checks.entities import KbVocabulary, entity_candidates
 from llmmon.checks.failure import classify_failure
-from llmmon.checks.polarity import is_negated
+from llmmon.checks.polarity import is_negated, negated_words
 from llmmon.checks.quantities import Quantity, extract_quantities, is_same_value
-from llmmon.checks.segments import Segment, SegmentCache, quantity_token, topic_terms
+from llmmon.checks.segments import DAY_WORDS, Segment, SegmentCache, quantity_token, topic_terms
 from llmmon.checks.terms import content_terms
 from llmmon.checks.verdicts import AnswerVerdict, Claim, ClaimVerdict, Evidence, FactCheckResult
 from llmmon.checks.verifier import ClaimVerifier
 from llmmon.checks.weekdays import extract_weekdays
 from llmmon.errors import LlmmonError
 
-__all__ = ["EvidenceIndex", "FactChecker"]
+__all__ = ["EvidenceIndex", "FactChecker", "KbScope"]
+
+KbScope = Literal["closed", "open"]
 
 logger = logging.getLogger("llmmon")
 
@@ -46,6 +49,10 @@ _SCORE_CONTRADICTED = {"quantity": 0.95, "day": 0.9, "polarity": 0.85, "llm": 0.
 _SCORE_UNKNOWN_ENTITY = 0.75
 _SCORE_UNSUPPORTED_SPECIFIC = 0.65
 _SCORE_UNVERIFIABLE_MAX = 0.45
+# An unbacked fact that does not make the answer hallucinated (kb_scope="open") still ranks above
+# plain unverifiable claims, but stays under 0.5.
+_SCORE_UNKNOWN_ENTITY_LENIENT = 0.48
+_SCORE_UNSUPPORTED_SPECIFIC_LENIENT = 0.47
 _SCORE_SUPPORTED_MAX = 0.1
 # How much of the claim's topic a clause must share before its numbers are compared with the claim's.
 _MIN_TOPIC = 1.0
@@ -54,6 +61,12 @@ _SUPPORT_SLACK = 0.2
 _QUESTION_WEIGHT = 0.5
 _CONTEXT_WEIGHT = 0.5
 _TITLE_WEIGHT = 0.25
+# kb_scope="open": a term held by at most this many passages (or this share of the KB) is distinctive.
+_DISTINCTIVE_MIN_PASSAGES = 3
+_DISTINCTIVE_SHARE = 0.01
+_MIN_NEGATED_SHARED = 2
+# Capitalised words (a sentence's first word too: "Zodiac was released in 2007"); stop words drop out as terms.
+_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9'’&-]*")
 
 
 class EvidenceIndex(Protocol):
@@ -74,6 +87,8 @@ class _ClaimFacts:
     quantities: list[Quantity]
     days: frozenset[int]
     negated: bool
+    name_terms: frozenset[str] = frozenset()  # terms of capitalised names in the claim or question
+    question_quantities: tuple[Quantity, ...] = ()
 
 
 @dataclass
@@ -83,6 +98,7 @@ class _Outcome:
     verdict: ClaimVerdict
     score: float
     asserted: bool = False  # states a specific fact (number, day, name) that the KB does not back
+    lenient_score: float = 0.0  # the score of an asserted claim when unbacked facts are not hallucinations
     decisive: list[Evidence] = field(default_factory=list)
     on_topic: bool = False  # the KB has a passage about this claim's topic
 
@@ -115,9 +131,20 @@ def _about_other_days(facts: _ClaimFacts, seg: Segment) -> bool:
 class FactChecker:
     """Checks answers against one knowledge base. Thread-safe; reuse one per KB.
 
-    ``unsupported_is_hallucination`` (default True): a claim that states a specific fact -- a
-    number, a day, a name -- that no KB passage backs makes the answer ``hallucinated``; set it to
-    False to report such answers as ``unverifiable`` instead.
+    ``kb_scope`` says what the absence of a fact from the KB means:
+
+    * ``"closed"`` (default) -- the KB is the authority on everything the bot may say (a support
+      bot's hours, prices, policies). A claim that states a specific fact -- a number, a day, a
+      name -- that no KB passage backs makes the answer ``hallucinated``.
+    * ``"open"`` -- the KB is a sample of world knowledge (Wikipedia snippets, open-domain chat):
+      a right answer often brings names and years the KB does not hold, so an unbacked fact is
+      weak evidence. Only contradictions count, and only with a passage about the same subject
+      (a shared distinctive term, not just "released in"); unbacked facts make the answer
+      ``unverifiable``, with a score just under 0.5 so that they still rank above answers tier 1
+      found nothing wrong with.
+
+    ``unsupported_is_hallucination`` overrides the first half of that choice alone (None: follow
+    ``kb_scope``).
     """
 
     def __init__(
@@ -126,7 +153,8 @@ class FactChecker:
         *,
         verifier: ClaimVerifier | None = None,
         always_verify: bool = False,
-        unsupported_is_hallucination: bool = True,
+        kb_scope: KbScope = "closed",
+        unsupported_is_hallucination: bool | None = None,
         k: int = 5,
         segment_cache: SegmentCache | None = None,
     ) -> None:
@@ -135,7 +163,12 @@ class FactChecker:
         self.index = index
         self.verifier = verifier
         self.always_verify = always_verify
-        self.unsupported_is_hallucination = unsupported_is_hallucination
+        if kb_scope not in ("closed", "open"):
+            raise ValueError(f"kb_scope must be 'closed' or 'open', not {kb_scope!r}")
+        self.kb_scope: KbScope = kb_scope
+        self.unsupported_is_hallucination = (
+            kb_scope == "closed" if unsupported_is_hallucination is None else unsupported_is_hallucination
+        )
         self.k = k
         self._segments = segment_cache if segment_cache is not None else SegmentCache.for_index(index)
         self._vocabulary = KbVocabulary(index)
@@ -174,10 +207,17 @@ class FactChecker:
         empty = getattr(self.index, "is_empty", None)
         return bool(empty) if isinstance(empty, bool) else False
 
-    def _facts(self, claim: Claim, question_terms: frozenset[str]) -> _ClaimFacts:
+    def _facts(self, claim: Claim, question: str | None, question_terms: frozenset[str]) -> _ClaimFacts:
         quantities = extract_quantities(claim.text)
         days = extract_weekdays(claim.text)
+        names: frozenset[str] = frozenset()
+        asked: tuple[Quantity, ...] = ()
+        if self.kb_scope == "open":
+            names = content_terms(" ".join(_CAPITALISED.findall(f"{claim.text} {question or ''}")))
+            asked = tuple(extract_quantities(question)) if question else ()
         return _ClaimFacts(
+            name_terms=names,
+            question_quantities=asked,
             claim=claim,
             terms=topic_terms(claim.text, [], days),
             question_terms=question_terms - content_terms(claim.text),
@@ -295,7 +335,7 @@ class FactChecker:
         return "flipped", item, seg, share
 
     def _check_claim(self, claim: Claim, question: str | None, question_terms: frozenset[str]) -> _Outcome:
-        facts = self._facts(claim, question_terms)
+        facts = self._facts(claim, question, question_terms)
         evidence = self._retrieve(facts, question)
         if not evidence:
             reason = "no passage in the knowledge base matches this claim"
@@ -306,12 +346,14 @@ class FactChecker:
         if unknown:
             reason = f"mentions {', '.join(repr(u) for u in unknown)}, which the knowledge base never mentions"
             verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
-            return _Outcome(verdict, _SCORE_UNKNOWN_ENTITY, asserted=True)
+            return _Outcome(verdict, _SCORE_UNKNOWN_ENTITY, asserted=True, lenient_score=_SCORE_UNKNOWN_ENTITY_LENIENT)
         supports: list[tuple[Evidence, Segment]] = []
         on_topic = False
         unsettled: list[Quantity] = []
         for quantity in facts.quantities:
             found = self._check_quantity(facts, quantity, pairs)
+            if found is not None and found[0] == "contradicted" and not self._contradiction_holds(facts, found):
+                found = None  # kb_scope="open": a passage about another subject says nothing about this one
             if found is None:
                 unsettled.append(quantity)
                 continue
@@ -324,6 +366,8 @@ class FactChecker:
             supports.append((item, seg))
         if facts.days:
             day_result = self._check_days(facts, pairs)
+            if day_result is not None and day_result[0] == "contradicted" and not self._anchored(facts, day_result[2]):
+                day_result = None
             if day_result is not None:
                 on_topic = True
                 status, item, seg = day_result
@@ -332,6 +376,8 @@ class FactChecker:
                     return self._contradicted(claim, item, seg, reason, "day")
                 supports.append((item, seg))
         polarity = self._check_polarity(facts, pairs)
+        if polarity is not None and polarity[0] == "flipped" and not self._flip_is_specific(facts, polarity[2]):
+            polarity = None
         if polarity is not None:
             on_topic = True
             status, item, seg, share = polarity
@@ -348,7 +394,13 @@ class FactChecker:
                 else f"part of the claim's numbers are backed; {', '.join(repr(q.text) for q in unsettled)} is not"
             )
             verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
-            return _Outcome(verdict, _SCORE_UNSUPPORTED_SPECIFIC, asserted=True, on_topic=on_topic)
+            return _Outcome(
+                verdict,
+                _SCORE_UNSUPPORTED_SPECIFIC,
+                asserted=True,
+                on_topic=on_topic,
+                lenient_score=_SCORE_UNSUPPORTED_SPECIFIC_LENIENT,
+            )
         coverage = self._coverage(facts, pairs)
         if supports:
             quotes = tuple(self._quote(item, seg) for item, seg in dict.fromkeys(supports))
@@ -362,6 +414,50 @@ class FactChecker:
         )
         verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
         return _Outcome(verdict, _SCORE_UNVERIFIABLE_MAX * (1 - coverage), on_topic=on_topic)
+
+    # -- kb_scope="open": a contradiction needs a passage about the same subject ---------------
+
+    def _distinctive(self, term: str) -> bool:
+        """True when few passages hold ``term`` (a name, a title), unlike "released" or "film"."""
+        frequency = getattr(self.index, "document_frequency", None)
+        if not callable(frequency):
+            return True  # an index that cannot tell: every shared term counts, as in "closed"
+        size = len(self.index) if isinstance(self.index, Sized) else 0
+        return 0 < int(frequency(term)) <= max(_DISTINCTIVE_MIN_PASSAGES, _DISTINCTIVE_SHARE * size)
+
+    def _anchored(self, facts: _ClaimFacts, seg: Segment) -> bool:
+        """Always True with ``kb_scope="closed"``; with "open", the clause (or its line) must share a
+        distinctive term with the claim or the question, so that "It was released in 1993" is not
+        contradicted by another film's release year."""
+        if self.kb_scope == "closed":
+            return True
+        shared = (facts.terms | facts.question_terms) & (seg.line_words | seg.title_terms)
+        distinctive = [term for term in shared if ":" not in term and self._distinctive(term)]
+        # Two distinctive words, or one that is a name in the claim or the question: "a great film"
+        # shares "great" with "The Great Dune Trilogy" by chance, "Zodiac" is the subject.
+        return len(distinctive) >= 2 or any(term in facts.name_terms for term in distinctive)
+
+    def _contradiction_holds(self, facts: _ClaimFacts, found: tuple[str, Evidence, Segment, list[Quantity]]) -> bool:
+        """With ``kb_scope="open"``: anchored, and not merely a number the question itself states
+        ("... took place June 16, 1992 -- what is his birth date?" / "January 27, 1948")."""
+        if self.kb_scope == "closed":
+            return True
+        _, _, seg, values = found
+        if values and all(any(is_same_value(v, q) for q in facts.question_quantities) for v in values):
+            return False
+        return self._anchored(facts, seg)
+
+    def _flip_is_specific(self, facts: _ClaimFacts, seg: Segment) -> bool:
+        """With ``kb_scope="open"``, a polarity flip counts only when the negation governs words the
+        other side states ("not about the real zodiac killer" does not deny "Zodiac is a crime film")
+        and the two are about the same subject."""
+        if self.kb_scope == "closed":
+            return True
+        negated, other = (facts.claim.text, seg.words) if facts.negated else (seg.text, facts.terms)
+        scope = content_terms(negated_words(negated)) - DAY_WORDS
+        # What the negation governs must be stated on the other side: two of its words (or all, if fewer).
+        needed = min(_MIN_NEGATED_SHARED, len(scope))
+        return bool(scope) and len(scope & other) >= needed and self._anchored(facts, seg)
 
     @staticmethod
     def _coverage(facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]) -> float:
@@ -435,7 +531,9 @@ class FactChecker:
         if any(o.asserted for o in outcomes):
             if self.unsupported_is_hallucination:
                 return "hallucinated", score
-            score = min(score, _SCORE_UNVERIFIABLE_MAX)
+            return "unverifiable", max(
+                o.lenient_score if o.asserted else min(o.score, _SCORE_UNVERIFIABLE_MAX) for o in outcomes
+            )
         if all(o.verdict.verdict == "supported" for o in outcomes):
             return "supported", score
         return "unverifiable", min(score, _SCORE_UNVERIFIABLE_MAX)

@@ -3,15 +3,23 @@
 Polarity is the parity of negation cues (English "not", "no", "never", "n't", "closed",
 "unavailable"...; Korean 안/않/없/못/불가/휴무...), after dropping a leading "No," or "아니요," that
 only answers the user's question. Two negations cancel ("not closed" = open).
+
+Not cues: first-person hedges ("I'm not sure", "I don't know", "I've never heard of") -- they
+say something about the speaker, not about the world -- and a capitalised cue inside a sentence,
+which is part of a title ("She starred in Can't Buy Me Love").
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["is_negated", "negation_cues"]
+__all__ = ["is_negated", "negated_words", "negation_cues"]
 
-_LEADING_ANSWER = re.compile(r"^\s*(?:no|nope|yes|yeah|아니요|아뇨|네|예)\s*[,.!]\s*", re.IGNORECASE)
+_LEADING_ANSWER = re.compile(
+    r"^\s*(?:(?:no|nope|yes|yeah|아니요|아뇨|네|예)\s*[,.!]\s*"
+    r"|(?:no|nope)\s+(?=(?:it|it's|that|this|he|she|they|i|we|you|the)\b))",
+    re.IGNORECASE,
+)
 _EN_CUES = re.compile(
     r"\b(?:not|no|never|none|nobody|nothing|nor|neither|cannot|closed|unavailable|without|"
     r"non-refundable|nonrefundable|unable|prohibited|forbidden|excluded|except)\b|n't\b",
@@ -24,10 +32,63 @@ _NOT_NEGATION = re.compile(
 )
 
 
+# Tokenised text ("don ' t", "i ' m") is joined back before anything else.
+_SPLIT_APOSTROPHE = re.compile(r"(?<=\w) ?' ?(?=(?:t|m|s|re|ve|ll|d)\b)", re.IGNORECASE)
+_HEDGE = re.compile(
+    r"\b(?:i|we)(?:'m| am|'re| are)? (?:really |actually |just )?(?:not|never) (?:sure|certain|aware)\b"
+    r"|\bnot (?:sure|certain)\b"
+    r"|\b(?:i|we) (?:really |actually |just )?(?:don't|do not|didn't|did not|can't|cannot|could not|couldn't) "
+    r"(?:really |actually )?(?:know|remember|recall|say|tell|think|believe|guess)\b"
+    r"|\b(?:i|we)(?:'ve| have)? (?:not|never) (?:heard|seen|read|watched|been|known|tried|guessed)\b"
+    r"|\b(?:i|we)(?:'d| would)(?: have)? never (?:have )?(?:guessed|thought|known)\b"
+    r"|\b(?:i|we) (?:haven't|hadn't|have not|had not) (?:heard|seen|read|watched|been|known|tried)\b",
+    re.IGNORECASE,
+)
+_SCOPE_WORDS = 6
+_SCOPE_SPLIT = re.compile(r"[\s,;]+")
+_SENTENCE_STOP = re.compile(r"[.!?;:()\[\]\"]")
+
+
+def _body(text: str) -> str:
+    """``text`` without what is not a negation: a leading answer word, hedges, idioms."""
+    body = _SPLIT_APOSTROPHE.sub("'", text).replace("’", "'")
+    body = _LEADING_ANSWER.sub("", body)
+    body = _HEDGE.sub(" ", body)
+    return _NOT_NEGATION.sub(" ", body)
+
+
+def _is_title_word(body: str, match: re.Match[str]) -> bool:
+    """A capitalised cue that does not start a sentence belongs to a name ("Can't Buy Me Love")."""
+    word_start = match.start()
+    while word_start > 0 and (body[word_start - 1].isalpha() or body[word_start - 1] == "'"):
+        word_start -= 1
+    if not body[word_start : word_start + 1].isupper():
+        return False
+    before = body[:word_start].rstrip()
+    return bool(before) and before[-1] not in '.!?:;"(-'
+
+
+def _en_cues(body: str) -> list[re.Match[str]]:
+    return [m for m in _EN_CUES.finditer(body) if not _is_title_word(body, m)]
+
+
 def negation_cues(text: str) -> list[str]:
     """The negation cues found in ``text`` (for explaining a polarity verdict)."""
-    body = _NOT_NEGATION.sub(" ", _LEADING_ANSWER.sub("", text))
-    return [m.group(0).strip() for m in _EN_CUES.finditer(body)] + [m.group(0).strip() for m in _KO_CUES.finditer(body)]
+    body = _body(text)
+    return [m.group(0).strip() for m in _en_cues(body)] + [m.group(0).strip() for m in _KO_CUES.finditer(body)]
+
+
+def negated_words(text: str) -> str:
+    """The words the negation cues govern, cue included ("closed" is about "open"): up to six words
+    after an English cue, the two words before a Korean one (Korean negates the verb it follows).
+    Empty when ``text`` has no cue."""
+    body = _body(text)
+    parts = [
+        " ".join(_SCOPE_SPLIT.split(_SENTENCE_STOP.split(body[m.start() :], maxsplit=1)[0].strip())[: _SCOPE_WORDS + 1])
+        for m in _en_cues(body)
+    ]
+    parts += [" ".join(_SENTENCE_STOP.split(body[: m.end()])[-1].split()[-3:]) for m in _KO_CUES.finditer(body)]
+    return " ".join(parts)
 
 
 def is_negated(text: str) -> bool:

@@ -538,7 +538,16 @@ def is_same_value(claim: Quantity, evidence: Quantity) -> bool:
         return False
     claim_values = [claim.value] if claim.alt_value is None else [claim.value, claim.alt_value]
     evidence_values = [evidence.value] if evidence.alt_value is None else [evidence.value, evidence.alt_value]
-    tolerance = 0.05 if (claim.approximate or evidence.approximate) else 0.005
+    approximate = claim.approximate or evidence.approximate
+    if claim.kind in _ABSOLUTE_SLACK:
+        # A calendar position is exact: a relative tolerance would let 1999 pass for 2007.
+        slack = _ABSOLUTE_SLACK[claim.kind] if approximate else 0.0
+        return any(abs(a - b) <= slack + 1e-9 for a in claim_values for b in evidence_values)
+    tolerance = 0.05 if approximate else 0.005
     if claim.kind == "duration":
         tolerance = max(tolerance, 0.02)  # 12 months vs 1 year, 4 weeks vs 1 month
     return any(abs(a - b) <= tolerance * max(abs(a), abs(b)) + 1e-9 for a in claim_values for b in evidence_values)
+
+
+# "about"/"약" slack of quantities compared by absolute difference: years, minutes of the day, dates.
+_ABSOLUTE_SLACK: dict[str, float] = {"year": 1.0, "time": 15.0, "date": 0.0}

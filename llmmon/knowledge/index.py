@@ -50,6 +50,7 @@ class KnowledgeIndex:
         self._by_id = {p.passage_id: p for p in self._passages}
         self._bm25: bm25s.BM25 | None = None
         self._vocab: dict[str, int] = {}
+        self._doc_freq: np.ndarray | None = None
         all_warnings = list(warnings)
         if self._passages:
             corpus = [tokenize(f"{p.title}\n{p.text}") for p in self._passages]
@@ -90,6 +91,24 @@ class KnowledgeIndex:
         Stop words alone count as present; text with no terms at all is trivially present.
         """
         return all(token in self._vocab for token in tokenize(text))
+
+    def document_frequency(self, text: str) -> int:
+        """In how many passages the rarest search term of ``text`` occurs (0 if one never does).
+
+        The fact checker uses it to tell a distinctive shared term (a name, a title) from a common
+        one ("released", "store") before it lets a passage contradict a claim.
+        """
+        if self._bm25 is None:
+            return 0
+        if self._doc_freq is None:
+            # bm25s keeps one sparse column per term: its length is the term's document frequency.
+            self._doc_freq = np.diff(np.asarray(self._bm25.scores["indptr"]))
+        ids = [self._vocab.get(token) for token in tokenize(text)]
+        if not ids:
+            return len(self._passages)  # stop words only: as common as it gets
+        if any(i is None for i in ids):
+            return 0
+        return int(min(int(self._doc_freq[i]) for i in ids if i is not None))
 
     def search(self, query: str, *, k: int = 5) -> list[Evidence]:
         """The top ``k`` passages for ``query`` by BM25, best first; passages sharing no term are left out."""

@@ -15,9 +15,7 @@ def test_split_claims_skips_greetings_offers_and_questions() -> None:
 
 
 def test_split_claims_korean_sentences_and_clauses() -> None:
-    answer = (
-        "안녕하세요! 매장은 월요일에 오전 10시부터 영업하며, 수요일에는 오후 9시까지 영업합니다. 감사합니다."
-    )
+    answer = "안녕하세요! 매장은 월요일에 오전 10시부터 영업하며, 수요일에는 오후 9시까지 영업합니다. 감사합니다."
     claims = split_claims(answer)
     assert [c.text for c in claims] == [
         "매장은 월요일에 오전 10시부터 영업하며",
@@ -28,9 +26,7 @@ def test_split_claims_korean_sentences_and_clauses() -> None:
 
 
 def test_split_claims_clauses_and_bullets() -> None:
-    answer = (
-        "We are open Monday to Friday; on Saturday we close at 6 PM.\n- **Lumen X1**: $699\n- Watch S2: $249"
-    )
+    answer = "We are open Monday to Friday; on Saturday we close at 6 PM.\n- **Lumen X1**: $699\n- Watch S2: $249"
     texts = [c.text for c in split_claims(answer)]
     assert texts == [
         "We are open Monday to Friday",

@@ -40,9 +40,7 @@ def test_factcheck_directory_kb_writes_one_result_per_line(tmp_path: Path) -> No
         ],
     )
     out = tmp_path / "results.jsonl"
-    result = runner.invoke(
-        app, ["factcheck", "--kb", str(SUPPORT_KB), "--input", str(cases), "--output", str(out)]
-    )
+    result = runner.invoke(app, ["factcheck", "--kb", str(SUPPORT_KB), "--input", str(cases), "--output", str(out)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [1, "b", 3]
@@ -73,9 +71,7 @@ def test_factcheck_malformed_line_exits_2_naming_the_line(tmp_path: Path, line: 
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"id": 1, "answer": "The store opens at 10 AM."}\n' + line + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(
-        app, ["factcheck", "--kb", str(SUPPORT_KB), "--input", str(cases), "--output", str(out)]
-    )
+    result = runner.invoke(app, ["factcheck", "--kb", str(SUPPORT_KB), "--input", str(cases), "--output", str(out)])
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()

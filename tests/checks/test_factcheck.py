@@ -103,9 +103,7 @@ def test_unknown_entity_is_asserted_but_unsupported(support_index: KnowledgeInde
     assert result.verdict == "hallucinated"
     assert "Busan" in result.claims[0].reason
     # ... unless the user brought it up and the answer denies it
-    denial = FactChecker(support_index).check(
-        "We do not sell the Pixel 9.", question="Do you sell the Pixel 9?"
-    )
+    denial = FactChecker(support_index).check("We do not sell the Pixel 9.", question="Do you sell the Pixel 9?")
     assert denial.verdict != "hallucinated"
 
 
@@ -182,9 +180,7 @@ def test_verifier_settles_only_what_tier_1_cannot(support_index: KnowledgeIndex)
 
 def test_verifier_always_verify_and_contradiction(support_index: KnowledgeIndex) -> None:
     verifier = _RecordingVerifier("contradicted")
-    result = FactChecker(support_index, verifier=verifier, always_verify=True).check(
-        "The store is closed on Sundays."
-    )
+    result = FactChecker(support_index, verifier=verifier, always_verify=True).check("The store is closed on Sundays.")
     assert len(verifier.calls) == 1
     assert result.claims[0].tier == "llm" and result.verdict == "hallucinated"
 

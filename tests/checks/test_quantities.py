@@ -99,3 +99,17 @@ def test_parse_number_rejects_non_numbers() -> None:
     assert parse_number("hello") is None
     assert parse_number("twenty-four") == 24
     assert parse_number("1,089,000") == 1089000
+
+
+def test_years_dates_and_times_are_compared_exactly() -> None:
+    (y1999,) = extract_quantities("released in 1999")
+    (y2007,) = extract_quantities("released in 2007")
+    assert not is_same_value(y1999, y2007)  # a 0.5 % tolerance would be ten years
+    (about,) = extract_quantities("released around 2006")
+    assert is_same_value(about, y2007) and not is_same_value(about, y1999)
+    (june16,) = [q for q in extract_quantities("on June 16") if q.kind == "date"]
+    (june19,) = [q for q in extract_quantities("on June 19") if q.kind == "date"]
+    assert not is_same_value(june16, june19)
+    (t5,) = extract_quantities("at 5:05 PM")
+    (t5b,) = extract_quantities("at 5 PM")
+    assert not is_same_value(t5, t5b)

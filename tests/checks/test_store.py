@@ -16,9 +16,7 @@ def test_save_and_load_check_round_trip(engine: Engine, support_index: Knowledge
         "The Lumen Watch S2 costs $299. The store is closed on Sundays.",
         context=["- **Lumen Watch S2 smartwatch**: $249 (329,000원)."],
     )
-    answer_id = save_check(
-        engine, result, trace_id="t" * 32, kb_name="support", kb_version=support_index.version_hash
-    )
+    answer_id = save_check(engine, result, trace_id="t" * 32, kb_name="support", kb_version=support_index.version_hash)
     save_check(engine, FactChecker(support_index).check("Gift wrapping is $5 per item."), trace_id="other")
     (stored,) = load_checks(engine, trace_id="t" * 32)
     assert stored.answer.id == answer_id

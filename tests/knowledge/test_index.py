@@ -9,7 +9,7 @@ import pytest
 
 from llmmon.knowledge.index import KnowledgeIndex, index_from_passages, index_from_paths
 from llmmon.knowledge.ingest import parse_document
-from llmmon.knowledge.passage import Passage
+from llmmon.knowledge.passage import Passage, make_passage_id
 
 DEMO_KB = Path(__file__).parents[2] / "examples" / "support_bot" / "kb"
 
@@ -81,9 +81,7 @@ def test_empty_index_is_empty_warns_and_finds_nothing(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="llmmon"):
         index = index_from_passages([], name="support")
     assert index.is_empty and len(index) == 0
-    assert index.warnings == (
-        "knowledge base 'support' is empty: every claim checked against it will be unverifiable",
-    )
+    assert index.warnings == ("knowledge base 'support' is empty: every claim checked against it will be unverifiable",)
     assert "is empty" in caplog.text
     assert index.search("anything", k=5) == []
     assert not index.has_terms("anything")
@@ -138,3 +136,17 @@ def test_titles_are_searchable_but_not_part_of_evidence_text() -> None:
     ]
     hit = index_from_passages(passages).search("opening hours", k=1)[0]
     assert (hit.passage_id, hit.text) == ("p1", "Closed Sunday")
+
+
+def test_document_frequency_counts_passages_holding_the_rarest_term() -> None:
+    texts = ["Iron Man was released in 2008.", "Zodiac was released in 2007.", "Zodiac stars Jake Gyllenhaal."]
+    index = index_from_passages(
+        [Passage(make_passage_id("t", f"d{i}", None, 0, len(t), t), f"d{i}", 0, len(t), t) for i, t in enumerate(texts)]
+    )
+    assert index.document_frequency("released") == 2  # stemmed like the index: "release" too
+    assert index.document_frequency("release") == 2
+    assert index.document_frequency("Zodiac") == 2
+    assert index.document_frequency("Gyllenhaal") == 1
+    assert index.document_frequency("Spielberg") == 0
+    assert index.document_frequency("the") == 3  # stop words only
+    assert index_from_passages([]).document_frequency("Zodiac") == 0
