@@ -180,9 +180,20 @@ BASELINES: dict[str, Callable[[str], bool]] = {
 def _row(name: str, m: dict[str, float], speed: float | None) -> str:
     auc = f"{m['auroc']:.3f}" if "auroc" in m else "–"
     rate = f"{speed:,.0f}" if speed else "–"
+    flagged = int(m["flagged"])
+    low = wilson_lower(m["precision"] * flagged, flagged) if flagged else float("nan")
     return (
-        f"| {name} | {m['accuracy']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {auc} | {rate} |"
+        f"| {name} | {m['accuracy']:.3f} | {m['precision']:.3f} ({flagged:,}; ≥ {low:.2f}) | {m['recall']:.3f} "
+        f"| {m['f1']:.3f} | {auc} | {rate} |"
     )
+
+
+def wilson_lower(successes: float, n: int, z: float = 1.96) -> float:
+    """Lower end of the 95 % Wilson interval of a proportion: precision on few flags is uncertain."""
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    margin = z * ((p * (1 - p) + z * z / (4 * n)) / n) ** 0.5
+    return (centre - margin) / (1 + z * z / n)
 
 
 def main() -> None:
@@ -194,7 +205,7 @@ def main() -> None:
     parser.add_argument("--show-errors", type=int, default=0, help="print this many false alarms per run (stderr)")
     args = parser.parse_args()
     loaders = {"qa": load_qa, "dialogue": load_dialogue, "q2": load_q2}
-    print("| dataset / method | accuracy | precision | recall | F1 | AUROC | answers/s |")
+    print("| dataset / method | accuracy | precision (flagged; 95 % lower) | recall | F1 | AUROC | answers/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.datasets.split(","):
         index, all_cases = loaders[name](args.rows)
