@@ -54,7 +54,8 @@ def _resolve_encoding(model: str | None, encoding: str | None) -> tiktoken.Encod
     try:
         return tiktoken.get_encoding(name)
     except Exception as exc:  # download errors are OSError subclasses, bad names ValueError
-        reason = f"{type(exc).__name__}: {exc}"
+        # The first line is enough; requests' chained messages run to several hundred characters.
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
     try:
         fallback = tiktoken.get_encoding(OFFLINE_ENCODING)
     except Exception:
