@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from llmmon.checks.factcheck import EvidenceIndex, FactChecker
+from llmmon.checks.factcheck import EvidenceIndex, FactChecker, KbScope
 from llmmon.checks.verdicts import FactCheckResult
 from llmmon.cli.common import DB_OPTION, console, err_console, handle_errors, make_settings, open_engine
 from llmmon.config import Settings
@@ -38,6 +38,18 @@ BASE_URL_OPTION = typer.Option(None, "--llm-base-url", help="OpenAI-compatible j
 MODEL_OPTION = typer.Option(None, "--llm-model", help="Judge model name.")
 INPUT_OPTION = typer.Option(..., "--input", help="JSONL: one {id, question?, answer, context?} per line.")
 OUTPUT_OPTION = typer.Option(..., "--output", help="Where to write one JSON result per line.")
+SCOPE_OPTION = typer.Option(
+    "closed",
+    "--kb-scope",
+    help="closed: the KB is the whole truth, so an unbacked fact is a hallucination (support bots); "
+    "open: only contradictions count (open-domain KBs such as Wikipedia snippets).",
+)
+
+
+def _check_scope(kb_scope: str) -> KbScope:
+    if kb_scope not in ("closed", "open"):
+        raise ConfigError(f"--kb-scope must be 'closed' or 'open', not {kb_scope!r}")
+    return "closed" if kb_scope == "closed" else "open"
 
 
 def parse_case_line(line: str, number: int) -> dict[str, Any]:
@@ -140,9 +152,11 @@ def factcheck_command(
     judge: bool = JUDGE_OPTION,
     llm_base_url: str | None = BASE_URL_OPTION,
     llm_model: str | None = MODEL_OPTION,
+    kb_scope: str = SCOPE_OPTION,
     db: str | None = DB_OPTION,
 ) -> None:
     """Fact-check a file of answers against a knowledge base (tier 1; tier 2 too with --judge)."""
+    scope = _check_scope(kb_scope)
     settings = make_settings(db)
     try:
         lines = input.read_text(encoding="utf-8").splitlines()
@@ -153,7 +167,7 @@ def factcheck_command(
     with ExitStack() as stack:
         index = stack.enter_context(_open_index(kb, settings))
         verifier = _make_verifier(settings, stack, base_url=llm_base_url, model=llm_model) if judge else None
-        checker = FactChecker(index, verifier=verifier)
+        checker = FactChecker(index, verifier=verifier, kb_scope=scope)
         try:
             out = stack.enter_context(output.open("w", encoding="utf-8"))
         except OSError as exc:
@@ -243,11 +257,13 @@ def check_command(
     judge: bool = JUDGE_OPTION,
     llm_base_url: str | None = BASE_URL_OPTION,
     llm_model: str | None = MODEL_OPTION,
+    kb_scope: str = SCOPE_OPTION,
     db: str | None = DB_OPTION,
 ) -> None:
     """Fact-check a stored trace's answer, print its claims with evidence, and store the verdicts."""
     from llmmon.checks.store import save_check
 
+    scope = _check_scope(kb_scope)
     settings = make_settings(db)
     with ExitStack() as stack:
         engine = stack.enter_context(open_engine(settings))
@@ -257,7 +273,8 @@ def check_command(
             raise ConfigError(str(exc)) from exc
         index = stack.enter_context(_open_index(kb, settings))
         verifier = _make_verifier(settings, stack, base_url=llm_base_url, model=llm_model) if judge else None
-        result = FactChecker(index, verifier=verifier).check(answer, question=question, context=context)
+        checker = FactChecker(index, verifier=verifier, kb_scope=scope)
+        result = checker.check(answer, question=question, context=context)
         save_check(
             engine,
             result,

@@ -210,3 +210,31 @@ def test_check_unknown_trace_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "deadbeef0000", "--kb", str(SUPPORT_KB), "--db", str(db)])
     assert result.exit_code == 2
     assert "deadbeef0000" in result.output
+
+
+def test_factcheck_kb_scope_open_counts_only_contradictions(tmp_path: Path) -> None:
+    cases = _write_cases(
+        tmp_path / "cases.jsonl",
+        [
+            {"id": "unbacked", "answer": "The Lumen Drone Z9 costs $1,299."},
+            {"id": "wrong", "answer": "The Lumen Watch S2 costs $299."},
+        ],
+    )
+    verdicts = {}
+    for scope in ("closed", "open"):
+        out = tmp_path / f"{scope}.jsonl"
+        args = ["factcheck", "--kb", str(SUPPORT_KB), "--input", str(cases), "--output", str(out), "--kb-scope", scope]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        verdicts[scope] = {line["id"]: line["verdict"] for line in map(json.loads, out.read_text().splitlines())}
+    assert verdicts["closed"] == {"unbacked": "hallucinated", "wrong": "hallucinated"}
+    assert verdicts["open"] == {"unbacked": "unverifiable", "wrong": "hallucinated"}
+
+
+def test_factcheck_bad_kb_scope_exits_2(tmp_path: Path) -> None:
+    cases = _write_cases(tmp_path / "cases.jsonl", [{"id": 1, "answer": "The store opens at 10 AM."}])
+    out = tmp_path / "out.jsonl"
+    args = ["factcheck", "--kb", str(SUPPORT_KB), "--input", str(cases), "--output", str(out), "--kb-scope", "wide"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--kb-scope must be 'closed' or 'open'" in result.output
