@@ -2,6 +2,7 @@
 so that Alembic and the repo functions see one metadata."""
 
 from llmmon.storage.models.checks import AnswerCheck, ClaimCheck
+from llmmon.storage.models.evals import EvalResult, EvalRun
 from llmmon.storage.models.judge import JudgeCacheEntry
 from llmmon.storage.models.knowledge import KbDocument, KbPassage, KnowledgeBase
 from llmmon.storage.models.tracing import Span, SpanBase
@@ -9,6 +10,8 @@ from llmmon.storage.models.tracing import Span, SpanBase
 __all__ = [
     "AnswerCheck",
     "ClaimCheck",
+    "EvalResult",
+    "EvalRun",
     "JudgeCacheEntry",
     "KbDocument",
     "KbPassage",
