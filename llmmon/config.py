@@ -94,6 +94,41 @@ class Settings(BaseSettings):
     judge_model: str | None = Field(default=None, description="Model name the judge endpoint serves.")
     judge_api_key: SecretStr | None = Field(default=None, description="API key of the judge endpoint (never logged).")
 
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key signing feedback tokens and dashboard sessions (if unset: generated once, kept in the DB).",
+    )
+    server_no_auth: bool = Field(
+        default=False,
+        description="Serve without API keys (local use only; `llmmon serve --no-auth` binds to 127.0.0.1).",
+    )
+    server_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body the server accepts (413 beyond it)."
+    )
+    server_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call POST /v1/feedback from a browser (CORS applies to that endpoint only).",
+    )
+    server_key_cache_s: float = Field(
+        default=5.0, ge=0, description="How long the server caches API-key lookups (a revoked key works this long)."
+    )
+    feedback_token_ttl_s: int = Field(
+        default=7 * 86400, ge=1, description="Lifetime of signed feedback tokens from llmmon.feedback_token()."
+    )
+    feedback_rate_per_key: int = Field(
+        default=0, ge=0, description="Feedback requests per minute allowed per API key (0 = unlimited)."
+    )
+    feedback_rate_per_token: int = Field(
+        default=30, ge=0, description="Feedback requests per minute allowed per feedback token (0 = unlimited)."
+    )
+    metrics_top_n: int = Field(
+        default=20, ge=1, description="Models / prompt versions labelled by name in /metrics; the rest become 'other'."
+    )
+    endpoint: str | None = Field(
+        default=None, description="Remote mode: the SDK posts spans to this llmmon server instead of a database."
+    )
+    api_key: SecretStr | None = Field(default=None, description="API key (ingest scope) used in remote mode.")
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

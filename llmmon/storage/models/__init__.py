@@ -5,17 +5,23 @@ from llmmon.storage.models.checks import AnswerCheck, ClaimCheck
 from llmmon.storage.models.evals import EvalResult, EvalRun
 from llmmon.storage.models.judge import JudgeCacheEntry
 from llmmon.storage.models.knowledge import KbDocument, KbPassage, KnowledgeBase
+from llmmon.storage.models.server import ApiKey, EvalPriority, Feedback, FeedbackEvent, ServerSecret
 from llmmon.storage.models.tracing import Span, SpanBase
 
 __all__ = [
     "AnswerCheck",
+    "ApiKey",
     "ClaimCheck",
+    "EvalPriority",
     "EvalResult",
     "EvalRun",
+    "Feedback",
+    "FeedbackEvent",
     "JudgeCacheEntry",
     "KbDocument",
     "KbPassage",
     "KnowledgeBase",
+    "ServerSecret",
     "Span",
     "SpanBase",
 ]

@@ -1,0 +1,98 @@
+"""``create_app(settings)``: the FastAPI application factory of ``llmmon serve``.
+
+Usage::
+
+    from llmmon.config import Settings
+    from llmmon.server.app import create_app
+
+    app = create_app(Settings(database_url="sqlite:///llmmon.db"))
+
+Everything the routes need lives on ``app.state``: ``settings``, ``engine``, ``key_cache``,
+``metrics``, ``feedback_writer``, ``rate_limiter`` (and ``secret`` once loaded). The JSON API
+(``llmmon.server.routes.api``) and the dashboard (``llmmon.server.routes.dashboard``) are
+included when those modules are installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from llmmon.config import Settings
+from llmmon.server.errors import install_error_handlers
+from llmmon.server.feedback_writer import FeedbackWriter
+from llmmon.server.keys import KeyCache
+from llmmon.server.middleware import BodySizeLimit, PathCORS, RequestTiming
+from llmmon.server.ratelimit import RateLimiter
+from llmmon.server.routes import feedback, ingest, metrics, session
+from llmmon.server.telemetry import ServerMetrics
+from llmmon.storage.engine import make_engine
+from llmmon.storage.migrate import upgrade_database
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("llmmon")
+
+_OPTIONAL_ROUTERS = ("llmmon.server.routes.api", "llmmon.server.routes.dashboard")
+
+
+def _optional_router(module_name: str) -> APIRouter | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:  # the module exists but one of its imports is missing: a real bug
+            raise
+        return None
+    router: APIRouter = module.router
+    return router
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """Build the server app on ``settings``; an ``engine`` passed in is used as is and not disposed."""
+    owns_engine = engine is None
+    app_engine = make_engine(settings.database_url) if engine is None else engine
+    feedback_writer = FeedbackWriter(app_engine)
+    server_metrics = ServerMetrics(app_engine, top_n=settings.metrics_top_n)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade_database, app_engine)
+        try:
+            yield
+        finally:
+            await feedback_writer.close()
+            if owns_engine:
+                app_engine.dispose()
+
+    app = FastAPI(
+        title="llmmon",
+        version="0.1.0",
+        description="LLM quality and hallucination monitor: feedback, trace ingest, JSON API, metrics.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = app_engine
+    app.state.secret = None
+    app.state.key_cache = KeyCache(app_engine, ttl_s=settings.server_key_cache_s)
+    app.state.metrics = server_metrics
+    app.state.feedback_writer = feedback_writer
+    app.state.rate_limiter = RateLimiter()
+    install_error_handlers(app)
+    for router in (feedback.router, ingest.router, metrics.router, session.router):
+        app.include_router(router)
+    for module_name in _OPTIONAL_ROUTERS:
+        optional = _optional_router(module_name)
+        if optional is not None:
+            app.include_router(optional)
+    # Outermost first: timing sees every response, including 413s and CORS preflights.
+    if settings.server_cors_origins:
+        app.add_middleware(PathCORS, paths=frozenset({"/v1/feedback"}), origins=list(settings.server_cors_origins))
+    app.add_middleware(BodySizeLimit, max_bytes=settings.server_max_body_bytes)
+    app.add_middleware(RequestTiming, observe=server_metrics.observe_request)
+    return app
