@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from llmmon.cli import db, demo, factcheck, kb, prompts, purge, reprice, stats, traces
+from llmmon.cli import db, demo, factcheck, kb, keys, prompts, purge, reprice, serve, stats, traces
 
 __all__ = ["app", "main"]
 
@@ -34,6 +34,8 @@ app.command("purge")(purge.purge_command)
 app.command("demo")(demo.demo_command)
 app.command("factcheck")(factcheck.factcheck_command)
 app.command("check")(factcheck.check_command)
+app.add_typer(keys.app, name="keys")
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:

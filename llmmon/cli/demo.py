@@ -41,6 +41,9 @@ def demo_command(
         help="Inject a fault into the simulated responder: prices.",
     ),
     db: str | None = DB_OPTION,
+    serve: bool = typer.Option(
+        False, "--serve", help="Afterwards, keep the dashboard up on http://127.0.0.1:8000 (no auth, local only)."
+    ),
 ) -> None:
     """Run the sample support chatbot over a workload and print what llmmon recorded."""
     import llmmon
@@ -114,3 +117,7 @@ def demo_command(
     if flushed.pending or flushed.dropped:
         console.print(f"[red]Warning:[/] {flushed.pending} spans still pending, {flushed.dropped} dropped.")
         raise typer.Exit(1)
+    if serve:
+        from llmmon.cli.serve import LOCALHOST, run_server
+
+        run_server(settings.model_copy(update={"server_no_auth": True}), host=LOCALHOST, port=8000)
