@@ -18,7 +18,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ __all__ = [
     "answer_stream",
     "build_bot",
     "default_bot",
+    "question_of",
 ]
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -45,6 +46,9 @@ _REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 _ORDER = re.compile(r"(?:order|주문)\s*(?:number|번호)?\s*#?\s*(\d{5,})", re.IGNORECASE)
 # A tiny stand-in for an order service: known orders and their status.
 _ORDERS = {"10001": "delivered", "10002": "shipped", "10003": "being packed"}
+# Interrogatives say what kind of answer is wanted, not what it is about; searching for them finds
+# "Where we deliver" for "Where is the flagship store?".
+_QUESTION_WORDS = re.compile(r"\b(?:where|when|why|what|which|how|does|did|will|would|could|should)\b", re.I)
 
 
 class OrderLookupError(RuntimeError):
@@ -75,11 +79,12 @@ class SupportBot:
         index = int(hashlib.sha256(user_id.encode()).hexdigest()[:4], 16) % len(self.prompt_versions)
         return self.prompt_versions[index]
 
-    def retrieve(self, question: str, *, k: int = 3) -> list[Passage]:
+    def retrieve(self, question: str, *, k: int = 4) -> list[Passage]:
         """The best passages for the question, as a retriever span."""
         with llmmon.span("retrieve", kind="retriever", k=k) as span:
-            span.input = {"query": question}
-            hits = self.kb.search(question, k=k)
+            query = _QUESTION_WORDS.sub(" ", question)
+            span.input = {"query": query}
+            hits = self.kb.search(query, k=k)
             span.output = [
                 {"source": p.source, "score": round(score, 3), "text": p.text} for p, score in hits
             ]
@@ -201,9 +206,25 @@ def use_bot(bot: SupportBot | None) -> None:
     user_id=lambda question, **kw: kw.get("user_id"),
     session_id=lambda question, **kw: kw.get("session_id"),
 )
-def answer(question: str, *, user_id: str | None = None, session_id: str | None = None) -> str:
-    """Answer a customer's question from the knowledge base (the eval gate's target)."""
-    return default_bot().answer(question, user_id=user_id)
+def answer(
+    question: str | Sequence[Mapping[str, str]], *, user_id: str | None = None, session_id: str | None = None
+) -> str:
+    """Answer a customer's question from the knowledge base (the eval gate's target).
+
+    ``question`` may also be a chat transcript (``[{"role": ..., "content": ...}]``, as eval cases
+    with message inputs send it): the last user message is the question.
+    """
+    return default_bot().answer(question_of(question), user_id=user_id)
+
+
+def question_of(question: str | Sequence[Mapping[str, str]]) -> str:
+    """The question text of a plain question or of a chat transcript (its last user message)."""
+    if isinstance(question, str):
+        return question
+    users = [str(m.get("content", "")) for m in question if m.get("role") == "user"]
+    if not users:
+        raise ValueError("the chat transcript has no user message")
+    return users[-1]
 
 
 @llmmon.trace(

@@ -23,15 +23,21 @@ from typing import Any
 
 import httpx
 
-from examples.support_bot.kb import terms
+from examples.support_bot.reader import read
 
-__all__ = ["FAULT_ENV", "SIMULATED_LABEL", "simulated_transport", "wrong_price"]
+__all__ = [
+    "FAULT_ENV",
+    "SIMULATED_LABEL",
+    "compose_answer",
+    "is_price_faulty",
+    "simulated_transport",
+    "wrong_price",
+]
 
 FAULT_ENV = "LLMMON_DEMO_FAULT"
 SIMULATED_LABEL = "simulated responder (deterministic, answers from the knowledge base; not a real LLM)"
 
 _CONTEXT_LINE = re.compile(r"^- \[(?P<source>[^\]]+)\] (?P<text>.+)$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=다\.)\s*|(?<=요\.)\s*")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _DOLLARS = re.compile(r"\$(\d[\d,]*)(\.\d+)?")
 _WON = re.compile(r"(\d{1,3}(?:,\d{3})+)원")
@@ -62,29 +68,6 @@ def _parse_prompt(messages: list[dict[str, Any]]) -> tuple[str, str, list[tuple[
     return system, question, passages
 
 
-def _best_sentence(question: str, passages: list[tuple[str, str]]) -> tuple[str, str] | None:
-    wanted = set(terms(question))
-    candidates = [
-        (rank, source, sentence.strip(), set(terms(sentence)))
-        for rank, (source, text) in enumerate(passages)
-        for sentence in _SENTENCE_END.split(text)
-        if sentence.strip()
-    ]
-    # A question term that few candidate sentences share says more ("Sunday" beats "store").
-    spread = {term: sum(term in words for *_, words in candidates) for term in wanted}
-    average = sum(len(words) for *_, words in candidates) / max(1, len(candidates))
-    best: tuple[float, str, str] | None = None
-    for rank, source, sentence, words in candidates:
-        shared = wanted & words
-        # Shorter sentences that say the same thing win (a table row beats a paragraph), and
-        # sentences of better-retrieved passages win over the others.
-        length_norm = 0.25 + 0.75 * len(words) / average
-        score = sum(1 / spread[term] for term in shared) / length_norm / (1 + 0.5 * rank)
-        if shared and (best is None or score > best[0]):
-            best = (score, source, sentence)
-    return None if best is None else (best[1], best[2])
-
-
 def wrong_price(text: str) -> str:
     """The same text with every price changed (about 15% lower, still plausible-looking)."""
 
@@ -99,23 +82,42 @@ def wrong_price(text: str) -> str:
     return _WON.sub(won, _DOLLARS.sub(dollars, text))
 
 
+_KO_SCOPE = "루멘 전자의 제품, 가격, 영업시간, 배송, 반품, 보증에 관련된 질문에만 답변드릴 수 있습니다."
+
+
+def _decline(question: str, korean: bool, unknown: str | None) -> str:
+    """A polite refusal that says what the assistant can help with (and never makes something up)."""
+    if korean:
+        if unknown:
+            return f"죄송합니다. {unknown}에 대한 정보가 없습니다. {_KO_SCOPE}"
+        return f"죄송합니다. 해당 내용은 안내해 드릴 수 없습니다. {_KO_SCOPE}"
+    if unknown:
+        return (
+            f"I'm sorry, but I don't have information about the {unknown}. I can only help with "
+            "Lumen Electronics' products, prices, store hours, shipping, returns and warranty."
+        )
+    return (
+        "I'm sorry, but I can't help with that. I can only help with questions about Lumen Electronics' "
+        "products, prices, store hours, shipping, returns and warranty."
+    )
+
+
+def is_price_faulty(question: str) -> bool:
+    """Whether the ``prices`` fault misquotes the answer to ``question`` (a fixed ~35% of questions)."""
+    return _bucket(question, "p") < 35
+
+
 def compose_answer(messages: list[dict[str, Any]], *, fault: str | None = None) -> str:
     """The answer text the simulated model gives for a chat request."""
     system, question, passages = _parse_prompt(messages)
     korean = bool(_HANGUL.search(question))
-    found = _best_sentence(question, passages)
-    if found is None:
-        if korean:
-            return "죄송합니다. 해당 내용은 안내해 드릴 수 없습니다. 고객센터로 문의해 주세요."
-        return "I'm sorry, I don't know the answer to that. Please contact our customer service desk."
-    _, sentence = found
+    reading = read(question, passages)
+    if reading.answer is None:
+        return _decline(question, korean, reading.unknown)
+    sentence = reading.answer
     if not sentence.endswith((".", "!", "?")):
         sentence += "."
-    if (
-        fault == "prices"
-        and (_DOLLARS.search(sentence) or _WON.search(sentence))
-        and _bucket(question, "p") < 35
-    ):
+    if fault == "prices" and (_DOLLARS.search(sentence) or _WON.search(sentence)) and is_price_faulty(question):
         sentence = wrong_price(sentence)
     brief = "short sentences" in system
     if korean:
