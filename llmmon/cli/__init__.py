@@ -34,6 +34,7 @@ app.command("purge")(purge.purge_command)
 app.command("demo")(demo.demo_command)
 app.command("factcheck")(factcheck.factcheck_command)
 app.command("check")(factcheck.check_command)
+from llmmon.cli import eval as eval_cli; app.add_typer(eval_cli.app, name="eval")  # noqa: E402, E702, I001
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve_command)
 
