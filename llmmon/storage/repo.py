@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.engine import Connection
@@ -173,6 +174,7 @@ def _trace_filters(
     user_id: str | None,
     session_id: str | None,
     include_eval: bool,
+    search: str | None = None,
 ) -> list[ColumnElement[bool]]:
     """Conditions on the root span ``root`` (a span table alias); model and prompt match any span."""
     root = root.c
@@ -191,17 +193,23 @@ def _trace_filters(
         conditions.append(root.session_id == session_id)
     if not include_eval:
         conditions.append(root.is_eval.is_(False))
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (root.name, root.input, root.output, root.error_message)
+                )
+            )
+        )
     inner = Span.__table__.alias("inner_span")  # type: ignore[attr-defined]
     if model is not None:
         conditions.append(exists().where(inner.c.trace_id == root.trace_id, inner.c.model == model))
     if prompt_name is not None:
-        conditions.append(
-            exists().where(inner.c.trace_id == root.trace_id, inner.c.prompt_name == prompt_name)
-        )
+        conditions.append(exists().where(inner.c.trace_id == root.trace_id, inner.c.prompt_name == prompt_name))
     if prompt_version is not None:
-        conditions.append(
-            exists().where(inner.c.trace_id == root.trace_id, inner.c.prompt_version == prompt_version)
-        )
+        conditions.append(exists().where(inner.c.trace_id == root.trace_id, inner.c.prompt_version == prompt_version))
     return conditions
 
 
@@ -218,10 +226,14 @@ def list_traces(
     user_id: str | None = None,
     session_id: str | None = None,
     include_eval: bool = False,
+    search: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> TracesPage:
-    """Traces (root spans) newest first, with span counts, tokens and cost over the whole trace."""
+    """Traces (root spans) newest first, with span counts, tokens and cost over the whole trace.
+
+    ``search``: case-insensitive substring of the root span's name, input, output or error message.
+    """
     if limit < 1 or offset < 0:
         raise ConfigError(f"limit must be >= 1 and offset >= 0 (got limit={limit}, offset={offset})")
     root = Span.__table__.alias("root")  # type: ignore[attr-defined]
@@ -237,6 +249,7 @@ def list_traces(
         user_id=user_id,
         session_id=session_id,
         include_eval=include_eval,
+        search=search,
     )
     member = Span.__table__.alias("member")  # type: ignore[attr-defined]
     totals = (
@@ -310,9 +323,7 @@ def get_trace(engine: Engine, trace_id: str) -> list[SpanNode]:
                 .all()
             )
             if len(candidates) > 1:
-                raise StorageError(
-                    f"trace id prefix {trace_id!r} matches several traces; give more characters"
-                )
+                raise StorageError(f"trace id prefix {trace_id!r} matches several traces; give more characters")
             resolved = candidates[0] if candidates else None
         if resolved is None:
             raise StorageError(f"no trace with id {trace_id!r}")
@@ -394,9 +405,7 @@ def _units(
         .group_by(member.c.trace_id)
         .subquery("totals")
     )
-    key: ColumnElement[Any] = (
-        totals.c.prompt_key if group_by == "prompt_version" else _day(engine, root.c.start_time)
-    )
+    key: ColumnElement[Any] = totals.c.prompt_key if group_by == "prompt_version" else _day(engine, root.c.start_time)
     root_conditions = _window(root, since=since, until=until, name=name)
     return (
         select(
