@@ -15,6 +15,10 @@ need_apt=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
     need_apt+=(postgresql)
 fi
+# Chromium for the dashboard browser tests (driven by Playwright with executable_path; never `playwright install`)
+if [ ! -x /usr/bin/chromium ]; then
+    need_apt+=(chromium)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     step "installing Debian packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
