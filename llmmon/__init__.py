@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         PromptError,
         StorageError,
     )
-    from llmmon.feedback import feedback, feedback_token
+    from llmmon.user_feedback import feedback, feedback_token
     from llmmon.prompts import Prompt, prompt
     from llmmon.tracing.context import current_span
     from llmmon.tracing.decorator import span, trace
@@ -61,8 +61,8 @@ _EXPORTS: dict[str, str] = {
     "StorageError": "llmmon.errors",
     "configure": "llmmon.tracing.runtime",
     "current_span": "llmmon.tracing.context",
-    "feedback": "llmmon.feedback",
-    "feedback_token": "llmmon.feedback",
+    "feedback": "llmmon.user_feedback",
+    "feedback_token": "llmmon.user_feedback",
     "flush": "llmmon.tracing.runtime",
     "prompt": "llmmon.prompts",
     "shutdown": "llmmon.tracing.runtime",

@@ -19,9 +19,10 @@ import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from starlette.concurrency import run_in_threadpool
 
 from llmmon.config import Settings
@@ -53,10 +54,25 @@ def _optional_router(module_name: str) -> APIRouter | None:
     return router
 
 
+def _server_engine(settings: Settings) -> Engine:
+    """An engine whose SQLite busy timeout is ``db_busy_timeout_s``: a locked database answers 503 soon."""
+    engine = make_engine(settings.database_url)
+    if engine.dialect.name == "sqlite":
+        busy_ms = int(settings.db_busy_timeout_s * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.close()
+
+    return engine
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     """Build the server app on ``settings``; an ``engine`` passed in is used as is and not disposed."""
     owns_engine = engine is None
-    app_engine = make_engine(settings.database_url) if engine is None else engine
+    app_engine = _server_engine(settings) if engine is None else engine
     feedback_writer = FeedbackWriter(app_engine)
     server_metrics = ServerMetrics(app_engine, top_n=settings.metrics_top_n)
 

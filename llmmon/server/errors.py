@@ -35,7 +35,7 @@ _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Disconnec
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """Errors meaning "the database cannot serve this now" (down, locked, unreachable), not "bad input"."""
-    return isinstance(exc, _UNAVAILABLE | StorageError | OSError)
+    return isinstance(exc, (*_UNAVAILABLE, StorageError, OSError))
 
 
 class ApiError(Exception):

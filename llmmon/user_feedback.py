@@ -11,6 +11,7 @@ Usage::
 one current vote per (trace, user), history kept, thumbs-down queued for evaluation).
 ``feedback_token`` signs with ``LLMMON_SECRET_KEY``, or with the key the server keeps in the
 shared database when that is unset (see ``llmmon.server.tokens``).
+(Not ``llmmon/feedback.py``: a submodule of that name would shadow the ``llmmon.feedback`` function.)
 """
 
 from __future__ import annotations
