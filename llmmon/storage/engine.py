@@ -31,16 +31,21 @@ def sqlite_path(url: str) -> Path | None:
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the dashboard read while the writer thread writes; NORMAL sync is
     # durable across application crashes (only an OS crash can lose the last commit).
+    # A 64 MB page cache (negative = KiB): span and trace ids are random, so every batch
+    # inserts at random positions of their B-trees; the default 2 MB cache keeps re-reading
+    # those pages. Temporary structures (sorts, big statements) stay in memory.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL and foreign keys, PostgreSQL uses psycopg 3."""
+    """Create an engine for ``url``; SQLite gets WAL, foreign keys and a 64 MB page cache, PostgreSQL uses psycopg 3."""
     url = normalise_database_url(url)
     if is_sqlite(url):
         path = sqlite_path(url)

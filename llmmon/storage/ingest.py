@@ -1,19 +1,33 @@
 """Bulk, idempotent insert of span rows: the only SQL the tracing writer runs.
 
 One ``executemany`` per batch through SQLAlchemy Core's ``exec_driver_sql``: a plain
-``INSERT ... ON CONFLICT (span_id) DO NOTHING`` handed to the driver's executemany
-(sqlite3; psycopg 3, which pipelines it). Going through SQLAlchemy's ``insert()``
-construct costs more per row in bind processing than the database spends inserting it
-(measured in benchmarks/bench_writer_ingest.py). Thanks to ``ON CONFLICT DO NOTHING``,
-replaying a spool that was partly written already -- or a batch retried after a lost
-commit acknowledgement -- stores every span exactly once.
+``INSERT ... VALUES (...), (...), ... ON CONFLICT (span_id) DO NOTHING`` handed to the
+driver's executemany (sqlite3; psycopg 3, which pipelines it), each parameter set carrying
+a block of rows (up to 1,000 rows on SQLite, within its bind-parameter limit; 20 on
+PostgreSQL, where psycopg is fastest with small blocks); the rows left over after the last
+full block go in one shorter statement. ``prepare_span_rows`` builds those parameter
+blocks ahead of time, in the recorder's serialising thread.
+
+Why blocks of rows rather than one parameter set per row: sqlite3 releases the GIL around
+every ``sqlite3_step``, and each step that ends while another Python thread is busy
+(the recorder's serialising stage) waits up to a whole switch interval (5 ms) to get the
+GIL back -- one row per step makes the insert ~10x slower next to a busy thread, one block
+per step keeps the database work running alongside it. On PostgreSQL fewer, wider
+statements also mean fewer protocol messages per row. Going through SQLAlchemy's
+``insert()`` construct costs more per row in bind processing than the database spends
+inserting it. Thanks to ``ON CONFLICT DO NOTHING``, replaying a spool that was partly
+written already -- or a batch retried after a lost commit acknowledgement -- stores every
+span exactly once (duplicates inside one statement included).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
+import sqlite3
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -21,24 +35,33 @@ from sqlalchemy import Connection, Table
 from llmmon.errors import StorageError
 from llmmon.storage.models.tracing import Span
 
-__all__ = ["insert_span_rows"]
+__all__ = ["PreparedSpanRows", "insert_span_rows", "prepare_span_rows"]
 
 _SPAN_TABLE: Table = Span.__table__  # type: ignore[attr-defined]
 _DATETIME_COLUMNS = ("start_time", "end_time")
 # Datetime columns last, so a row's values are one C-level itemgetter call plus two conversions.
 _COLUMNS = [c.name for c in _SPAN_TABLE.columns if c.name not in _DATETIME_COLUMNS] + list(_DATETIME_COLUMNS)
 _PLAIN_VALUES = operator.itemgetter(*_COLUMNS[: -len(_DATETIME_COLUMNS)])
-# SQLite: positional parameters straight to sqlite3's executemany. SQLAlchemy's per-value
-# bind processing, or named parameters, cost more per row than SQLite spends inserting it.
-_SQLITE_INSERT = (
-    f"INSERT INTO {_SPAN_TABLE.name} ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT (span_id) DO NOTHING"
-)
-# PostgreSQL: the same statement in psycopg's named style; psycopg 3 pipelines executemany.
-_POSTGRES_INSERT = (
-    f"INSERT INTO {_SPAN_TABLE.name} ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('%(' + name + ')s' for name in _COLUMNS)}) ON CONFLICT (span_id) DO NOTHING"
-)
+_ALL_VALUES = operator.itemgetter(*_COLUMNS)
+# SQLite rows per statement: long enough that a step's GIL-free work dwarfs the wait to
+# get the GIL back, inside SQLite's default limit of 32,766 bind parameters.
+_MAX_ROWS_PER_STATEMENT = 1000
+# PostgreSQL rows per statement: measured with psycopg 3.3 (benchmarks/bench_writer_ingest.py),
+# 10-40 rows per statement cost ~5 µs of client CPU per row against ~12 µs for one row per
+# statement, while ~1,000 rows per statement cost ~60 µs (psycopg's per-statement work grows
+# faster than linearly with the number of parameters).
+_POSTGRES_ROWS_PER_STATEMENT = 20
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(dialect: str, rows: int) -> str:
+    """``INSERT`` of ``rows`` rows with positional placeholders (``?`` for sqlite3, ``%s`` for psycopg)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    one_row = f"({', '.join(mark for _ in _COLUMNS)})"
+    return (
+        f"INSERT INTO {_SPAN_TABLE.name} ({', '.join(_COLUMNS)}) "
+        f"VALUES {', '.join(one_row for _ in range(rows))} ON CONFLICT (span_id) DO NOTHING"
+    )
 
 
 def _sqlite_datetime(value: Any) -> Any:
@@ -57,15 +80,77 @@ def _sqlite_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return (*values, _sqlite_datetime(row["start_time"]), _sqlite_datetime(row["end_time"]))
 
 
-def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with every ``span`` column) and skip span ids already stored."""
-    if not rows:
-        return
-    dialect = connection.dialect.name
+def _postgres_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    # Rows already hold what psycopg adapts natively (aware datetimes, bools, str).
+    values: tuple[Any, ...] = _ALL_VALUES(row)
+    return values
+
+
+@functools.cache
+def _sqlite_rows_per_statement() -> int:
+    """Rows per statement within this SQLite library's bind-parameter limit (builds differ)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        limit = probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        probe.close()
+    return max(1, min(_MAX_ROWS_PER_STATEMENT, limit // len(_COLUMNS)))
+
+
+class PreparedSpanRows:
+    """Span rows with the driver parameters already built, so the database thread only executes.
+
+    Built by the recorder's serialising stage (``prepare_span_rows``), which runs in
+    another thread than the inserts: the Python work of flattening rows into parameter
+    blocks happens there, not while the database thread holds the GIL.
+    """
+
+    __slots__ = ("blocks", "dialect", "rest", "rows")
+
+    def __init__(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        dialect: str,
+        blocks: list[tuple[Any, ...]],
+        rest: tuple[Any, ...] | None,
+    ) -> None:
+        self.rows = rows
+        self.dialect = dialect
+        self.blocks = blocks  # full blocks of _rows_per_statement(dialect) rows each
+        self.rest = rest  # the remaining rows, flattened, or None
+
+
+def _rows_per_statement(dialect: str) -> int:
+    return _sqlite_rows_per_statement() if dialect == "sqlite" else _POSTGRES_ROWS_PER_STATEMENT
+
+
+def prepare_span_rows(rows: Sequence[Mapping[str, Any]], *, dialect: str) -> PreparedSpanRows:
+    """Flatten ``rows`` into the parameter blocks ``insert_span_rows`` sends for ``dialect``."""
     if dialect == "sqlite":
-        connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_params(row) for row in rows])
+        params = _sqlite_params
     elif dialect == "postgresql":
-        # Rows already hold what psycopg adapts natively (aware datetimes, bools, str).
-        connection.exec_driver_sql(_POSTGRES_INSERT, list(rows))
+        params = _postgres_params
     else:
         raise StorageError(f"unsupported database dialect for span ingest: {dialect}")
+    per_statement = _rows_per_statement(dialect)
+    full = len(rows) - len(rows) % per_statement
+    blocks = [
+        tuple(chain.from_iterable(map(params, rows[start : start + per_statement])))
+        for start in range(0, full, per_statement)
+    ]
+    rest = tuple(chain.from_iterable(map(params, rows[full:]))) if full < len(rows) else None
+    return PreparedSpanRows(rows, dialect, blocks, rest)
+
+
+def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] | PreparedSpanRows) -> None:
+    """Insert ``rows`` (dicts with every ``span`` column) and skip span ids already stored."""
+    dialect = connection.dialect.name
+    if not isinstance(rows, PreparedSpanRows) or rows.dialect != dialect:
+        if not rows:
+            return
+        rows = prepare_span_rows(rows.rows if isinstance(rows, PreparedSpanRows) else rows, dialect=dialect)
+    if rows.blocks:
+        connection.exec_driver_sql(_insert_statement(dialect, _rows_per_statement(dialect)), rows.blocks)
+    if rows.rest is not None:
+        width = len(_COLUMNS)
+        connection.exec_driver_sql(_insert_statement(dialect, len(rows.rest) // width), rows.rest)

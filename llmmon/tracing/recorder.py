@@ -2,18 +2,32 @@
 
 ``QueueRecorder`` is the production recorder: ``record()`` appends the span to a bounded
 ``collections.deque`` (a length check, an append, and a wake-up only when a batch has
-filled -- no lock), and ONE writer thread drains the queue in batches. The writer does
-all the heavy work (``writer.SpanWriter``: serialise, truncate, redact, tokens, cost,
-bulk insert, spool). ``InMemoryRecorder`` keeps spans in a list for tests.
+filled -- no lock). Two background threads then work as a pipeline:
+
+1. the drain thread ("llmmon-writer") takes batches from the queue and serialises them
+   (``writer.serialise_batch``: JSON, truncate, redact, tokens, cost), then hands the
+   finished rows to
+2. the database thread ("llmmon-db") through a hand-off of at most ``_HANDOFF_BATCHES``
+   batches. It alone owns the engine, the inserts, the spool, retries and replay
+   (``writer.SpanWriter``): exactly one thread ever writes to the database.
+
+So serialising batch N+1 (Python, holds the GIL) overlaps with inserting batch N (the
+drivers release the GIL while the database works). Only the drain thread ever waits on
+the hand-off; the caller's path is unchanged. A ``flush()`` marker travels through both
+stages with the batch it follows, so it is released only once every span recorded
+before it is written, spooled or counted as dropped. ``InMemoryRecorder`` keeps spans in
+a list for tests.
 
 The queue is bounded by span count (``queue_max_spans``) and by an estimated byte size
-(``queue_max_bytes``). Spans beyond the bound are dropped, counted by reason in
-``stats()``, and logged (rate-limited) on the ``llmmon`` logger.
+(``queue_max_bytes``); the hand-off adds at most ``_HANDOFF_BATCHES`` batches of rows.
+Spans beyond the bound are dropped, counted by reason in ``stats()``, and logged
+(rate-limited) on the ``llmmon`` logger.
 """
 
 from __future__ import annotations
 
 import logging
+import queue as queue_module
 import threading
 import time
 from collections import deque
@@ -35,6 +49,11 @@ logger = logging.getLogger("llmmon")
 _SPAN_BASE_BYTES = 600
 # How often a warning about dropped spans may be logged.
 _DROP_WARNING_INTERVAL_S = 10.0
+# Serialised batches that may wait for the database thread: enough to keep it busy while
+# the next batch is serialised, few enough that memory stays bounded.
+_HANDOFF_BATCHES = 2
+# How often a drain thread blocked on a full hand-off checks that the database thread lives.
+_HANDOFF_CHECK_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +143,7 @@ def estimate_span_bytes(span: SpanRecord) -> int:
 
 
 class _FlushMarker:
-    """Put in the queue by ``flush``: the writer sets it after handling every span before it."""
+    """Put in the queue by ``flush``: the database thread sets it after every span before it is settled."""
 
     __slots__ = ("done",)
 
@@ -132,8 +151,22 @@ class _FlushMarker:
         self.done = threading.Event()
 
 
+class _Work:
+    """One serialised batch on its way from the drain thread to the database thread."""
+
+    __slots__ = ("markers", "prepared", "rows", "spans")
+
+    def __init__(
+        self, rows: list[dict[str, Any]], spans: int, markers: list[_FlushMarker], prepared: Any = None
+    ) -> None:
+        self.rows = rows
+        self.spans = spans  # spans taken from the queue for this batch and not dropped yet
+        self.markers = markers
+        self.prepared = prepared  # ingest.PreparedSpanRows for ``rows``, or None
+
+
 class QueueRecorder:
-    """Bounded in-memory queue + one writer thread that stores spans in the database."""
+    """Bounded in-memory queue + a drain thread (serialise) + one database thread (store)."""
 
     def __init__(
         self,
@@ -156,9 +189,16 @@ class QueueRecorder:
         self._counts_lock = threading.Lock()  # only on the (rare) drop path and in the writer
         self._dropped: dict[str, int] = {}
         self._last_drop_warning = 0.0
-        self._writer: Any = None  # writer.SpanWriter, created inside the thread
+        self._writer: Any = None  # writer.SpanWriter, created inside the database thread
         self._writer_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="llmmon-writer", daemon=True)
+        # Spans taken off the queue (drain thread only) and settled -- written, spooled or
+        # dropped -- (database thread only): taken - settled are in flight between the two.
+        self._taken = 0
+        self._settled = 0
+        self._handoff: queue_module.Queue[_Work | None] = queue_module.Queue(maxsize=_HANDOFF_BATCHES)
+        self._db_thread = threading.Thread(target=self._store_loop, name="llmmon-db", daemon=True)
+        self._thread = threading.Thread(target=self._drain_loop, name="llmmon-writer", daemon=True)
+        self._db_thread.start()
         self._thread.start()
 
     # -- caller path ---------------------------------------------------------------
@@ -204,20 +244,26 @@ class QueueRecorder:
         return sum(self._dropped.values())
 
     def _result(self) -> FlushResult:
+        # Read in pipeline order (queue, in flight, then the writer's counters): the drain
+        # thread counts a span as taken before popping it and the database thread settles it
+        # after counting it written or spooled, so a span moving meanwhile may be counted
+        # twice as pending -- never missed. len() rather than iterating: producers append
+        # concurrently (flush markers count too).
+        queued = len(self._queue)
+        in_flight = self._taken - self._settled
         writer = self._writer
         written = writer.written if writer is not None else 0
         spooled = writer.spool_pending if writer is not None else 0
-        # len() rather than iterating: producers may append concurrently (flush markers count too).
-        queued = len(self._queue)
-        return FlushResult(written=written, pending=queued + spooled, dropped=self.dropped_total)
+        return FlushResult(written=written, pending=queued + in_flight + spooled, dropped=self.dropped_total)
 
     def flush(self, timeout: float = 5.0) -> FlushResult:
         """Wait until every span recorded before this call is written or spooled.
 
         Counts are cumulative for the recorder's lifetime. Spans that went to the spool
-        because the database is down count as pending until they are replayed.
+        because the database is down count as pending until they are replayed; spans
+        between the two stages count as pending too.
         """
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._db_thread.is_alive():
             marker = _FlushMarker()
             self._queue.append(marker)
             self._wake.set()
@@ -225,14 +271,16 @@ class QueueRecorder:
         return self._result()
 
     def close(self, timeout: float = 5.0) -> FlushResult:
-        """Flush, stop the writer thread, and drop later spans (counted as ``closed``)."""
+        """Flush, stop both threads, and drop later spans (counted as ``closed``)."""
         if not self._closed:
             self._closed = True
             self._stop = True
             self._wake.set()
+            deadline = time.monotonic() + timeout
             self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("llmmon: writer thread still busy after %.1fs; leaving it", timeout)
+            self._db_thread.join(max(0.0, deadline - time.monotonic()))
+            if self._thread.is_alive() or self._db_thread.is_alive():
+                logger.warning("llmmon: writer threads still busy after %.1fs; leaving them", timeout)
         return self._result()
 
     def stats(self) -> dict[str, Any]:
@@ -245,9 +293,10 @@ class QueueRecorder:
             "pending": result.pending,
             "dropped": result.dropped,
             "dropped_by_reason": dict(self._dropped),
-            "queue_len": result.pending - (writer.spool_pending if writer is not None else 0),
+            "queue_len": len(self._queue),
+            "in_flight": self._taken - self._settled,
             "queue_bytes_estimate": self._queued_bytes - self._drained_bytes,
-            "writer_alive": self._thread.is_alive(),
+            "writer_alive": self._thread.is_alive() and self._db_thread.is_alive(),
         }
         if writer is not None:
             stats.update(writer.stats())
@@ -255,7 +304,7 @@ class QueueRecorder:
             stats["writer_error"] = self._writer_error
         return stats
 
-    # -- writer thread -------------------------------------------------------------
+    # -- drain thread: queue -> rows -> hand-off -----------------------------------------
 
     def _take_batch(self) -> tuple[list[SpanRecord], list[_FlushMarker]]:
         """Pop up to one batch; stop at a flush marker so it is released after the spans before it."""
@@ -264,8 +313,10 @@ class QueueRecorder:
         markers: list[_FlushMarker] = []
         drained = 0
         while queue and len(batch) < self._batch_size:
+            self._taken += 1  # before the pop, so that _result() never misses the span
             item = queue.popleft()
             if isinstance(item, _FlushMarker):
+                self._taken -= 1
                 markers.append(item)
                 break
             batch.append(item)
@@ -273,42 +324,112 @@ class QueueRecorder:
         self._drained_bytes += drained
         return batch, markers
 
-    def _run(self) -> None:
-        try:
-            from llmmon.tracing.writer import SpanWriter
+    def _hand_off(self, work: _Work | None) -> None:
+        """Give ``work`` to the database thread, waiting while it is busy (the only wait in the pipeline)."""
+        while True:
+            try:
+                self._handoff.put(work, timeout=_HANDOFF_CHECK_S)
+                return
+            except queue_module.Full:
+                if not self._db_thread.is_alive():  # cannot happen short of a bug; do not hang
+                    if work is not None:
+                        self._drop("writer_failed", work.spans)
+                        self._settled += work.spans
+                        for marker in work.markers:
+                            marker.done.set()
+                    return
 
-            self._writer = SpanWriter(self._settings, redactor=self._redactor, on_drop=self._drop)
+    def _drain_loop(self) -> None:
+        serialiser: Any = None
+        try:
+            from llmmon.tracing.writer import build_serialiser
+
+            serialiser = build_serialiser(self._settings, redactor=self._redactor)
         except Exception as exc:  # thread boundary: log, then count everything as dropped
             self._writer_error = f"{type(exc).__name__}: {exc}"
-            logger.warning("llmmon: the span writer could not start; spans will be dropped", exc_info=True)
-        writer = self._writer
+            logger.warning("llmmon: the span serialiser could not start; spans will be dropped", exc_info=True)
         try:
             while True:
                 if len(self._queue) < self._batch_size and not self._stop:
                     self._wake.wait(self._interval)
                     self._wake.clear()
                 batch, markers = self._take_batch()
-                try:
-                    if writer is None:
-                        if batch:
-                            self._drop("writer_failed", len(batch))
-                    elif batch:
-                        writer.write_batch(batch)
-                    elif markers or not self._queue:
-                        writer.idle(flush=bool(markers))
-                except Exception:  # thread boundary: the writer must survive any bug
-                    logger.warning("llmmon: writing a batch failed", exc_info=True)
-                    self._drop("writer_error", len(batch))
-                for marker in markers:
-                    marker.done.set()
+                if batch or markers:
+                    self._hand_off(self._serialise(serialiser, batch, markers))
                 if self._stop and not self._queue:
                     break
         finally:
-            for item in list(self._queue):
-                if isinstance(item, _FlushMarker):
-                    item.done.set()
+            self._hand_off(None)  # the database thread stops after storing what came before
+
+    def _serialise(self, serialiser: Any, batch: list[SpanRecord], markers: list[_FlushMarker]) -> _Work:
+        if not batch:
+            return _Work([], 0, markers)
+        if serialiser is None:
+            self._drop("writer_failed", len(batch))
+            self._taken -= len(batch)
+            return _Work([], 0, markers)
+        from llmmon.tracing.writer import prepare_rows, serialise_batch
+
+        prepared = None
+        try:
+            rows = serialise_batch(serialiser, batch, on_drop=self._drop)
+            prepared = prepare_rows(rows, self._settings.database_url)
+        except Exception:  # thread boundary: the drain thread must survive any bug
+            logger.warning("llmmon: serialising a batch failed", exc_info=True)
+            self._drop("writer_error", len(batch))
+            rows = []
+        # Spans dropped while serialising are counted as dropped now, no longer in flight.
+        self._taken -= len(batch) - len(rows)
+        return _Work(rows, len(rows), markers, prepared)
+
+    # -- database thread: hand-off -> database or spool ----------------------------------
+
+    def _store_loop(self) -> None:
+        try:
+            from llmmon.tracing.remote import writer_class  # remote mode (LLMMON_ENDPOINT) or the database
+
+            self._writer = writer_class(self._settings)(self._settings, on_drop=self._drop)
+        except Exception as exc:  # thread boundary: log, then count everything as dropped
+            self._writer_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("llmmon: the span writer could not start; spans will be dropped", exc_info=True)
+        writer = self._writer
+        try:
+            while True:
+                try:
+                    work = self._handoff.get(timeout=self._interval)
+                except queue_module.Empty:
+                    work = _Work([], 0, [])  # idle: replay the spool when a retry is due
+                if work is None:
+                    break
+                self._store(writer, work)
+        finally:
+            while True:  # release anyone still waiting (only after a bug stopped the loop)
+                try:
+                    leftover = self._handoff.get_nowait()
+                except queue_module.Empty:
+                    break
+                if leftover is not None:
+                    for marker in leftover.markers:
+                        marker.done.set()
             if writer is not None:
                 try:
                     writer.close()
                 except Exception:
                     logger.warning("llmmon: closing the span writer failed", exc_info=True)
+
+    def _store(self, writer: Any, work: _Work) -> None:
+        try:
+            if writer is None:
+                if work.rows:
+                    self._drop("writer_failed", len(work.rows))
+            elif work.rows:
+                writer.store(work.rows, prepared=work.prepared)
+            else:
+                writer.idle()
+        except Exception:  # thread boundary: the database thread must survive any bug
+            logger.warning("llmmon: writing a batch failed", exc_info=True)
+            self._drop("writer_error", len(work.rows))
+        # Counted written / spooled / dropped above, so no longer in flight; then release flushes.
+        self._settled += work.spans
+        for marker in work.markers:
+            marker.done.set()

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import json.encoder as json_encoder
 import logging
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,7 @@ __all__ = ["SPAN_COLUMNS", "SpanSerialiser", "to_json"]
 logger = logging.getLogger("llmmon")
 
 # Column -> max length of the bounded string columns of the ``span`` table.
-_COLUMN_SIZES = {
+_COLUMN_SIZES: dict[str, int] = {
     "span_id": 32,
     "trace_id": 32,
     "parent_span_id": 32,
@@ -52,6 +54,11 @@ SPAN_COLUMNS = (
 )  # fmt: skip
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The bounded columns' values in one C-level call. Ids take 32 characters; a row whose
+# values all fit in 32 (and whose few narrower columns fit theirs) needs no per-column check.
+_BOUNDED_VALUES = operator.itemgetter(*_COLUMN_SIZES)
+_COMMON_SIZE = 32
+_NARROWER = tuple((column, size) for column, size in _COLUMN_SIZES.items() if size < _COMMON_SIZE)
 
 
 def _json_default(value: Any) -> Any:
@@ -85,11 +92,25 @@ def _safe_repr(value: Any) -> str:
 
 # One encoder for the process: json.dumps() with options builds a new encoder per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default, separators=(",", ":"))
+_encode_str: Callable[[str], str] = json_encoder.encode_basestring
+# The C encoder behind _ENCODER, built once: JSONEncoder.encode() builds it again on every
+# call (half the cost of encoding a small dict). Without the circular-reference check
+# a cycle ends in RecursionError, which to_json turns into the repr fallback like before.
+_make_c_encoder: Any = getattr(json_encoder, "c_make_encoder", None)  # None without the _json module
+_C_ENCODER: Callable[[Any, int], list[str]] | None = (
+    _make_c_encoder(None, _json_default, _encode_str, None, ":", ",", False, False, True)
+    if _make_c_encoder is not None
+    else None
+)
 
 
 def to_json(value: Any) -> str:
     """Serialise any value; falls back to the repr of the whole value (cycles, odd keys)."""
+    if type(value) is str:
+        return _encode_str(value)
     try:
+        if _C_ENCODER is not None:
+            return "".join(_C_ENCODER(value, 0))
         return _ENCODER.encode(value)
     except (ValueError, TypeError, RecursionError):
         return json.dumps(_safe_repr(value), ensure_ascii=False)
@@ -225,10 +246,12 @@ class SpanSerialiser:
             "cost_usd": self._cost(span, usage, start),
             "is_eval": bool(span.is_eval),
         }
-        for column, size in _COLUMN_SIZES.items():
-            value = row[column]
-            if value is not None and len(value) > size:
-                row[column] = _clip(str(value), size)
+        longest = max(map(len, filter(None, _BOUNDED_VALUES(row))), default=0)
+        if longest > _COMMON_SIZE or any(len(row[column] or "") > size for column, size in _NARROWER):
+            for column, size in _COLUMN_SIZES.items():
+                value = row[column]
+                if value is not None and len(value) > size:
+                    row[column] = _clip(str(value), size)
         return row
 
     def _cost(self, span: SpanRecord, usage: dict[str, int], at: dt.datetime) -> float | None:

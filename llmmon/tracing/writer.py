@@ -1,9 +1,13 @@
-"""The writer thread's work: serialise spans, store them in batches, survive outages.
+"""The recorder's two background stages: serialise spans into rows, and store the rows.
 
-``SpanWriter`` is created and used only inside the recorder's writer thread, so it needs
-no locks. Per batch: turn spans into rows (``serialise.py``), then store them with one
-idempotent ``executemany`` (``llmmon.storage.ingest``). The schema is created here, on
-the first write, so that ``configure()`` is fast and never waits on a database.
+``SpanSerialiser`` work (``serialise_batch``, then ``prepare_rows``) runs in the
+recorder's drain thread ("llmmon-writer"): map arguments, JSON, truncate, redact, tokens,
+cost, and flattening the rows into the driver's parameters. ``SpanWriter``
+runs in the recorder's database thread ("llmmon-db") and is used by no other thread, so
+it needs no locks: it owns the engine, the idempotent ``executemany``
+(``llmmon.storage.ingest``), the spool, the retries with backoff and the replay. Exactly
+one thread ever writes to the database. The schema is created here, on the first write,
+so that ``configure()`` is fast and never waits on a database.
 
 When the database is unavailable (down, locked, unwritable, file deleted), the batch
 goes to the spool and the writer retries with exponential backoff; while it waits,
@@ -22,16 +26,16 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy import exc as sa_exc
 
-from llmmon.config import Settings
+from llmmon.config import Settings, normalise_database_url
 from llmmon.errors import MigrationError
-from llmmon.storage.engine import make_engine, sqlite_path
-from llmmon.storage.ingest import insert_span_rows
+from llmmon.storage.engine import is_sqlite, make_engine, sqlite_path
+from llmmon.storage.ingest import PreparedSpanRows, insert_span_rows, prepare_span_rows
 from llmmon.storage.migrate import upgrade_database
 from llmmon.tracing.serialise import SpanSerialiser
 from llmmon.tracing.span import SpanRecord
 from llmmon.tracing.spool import Spool, spool_directory
 
-__all__ = ["SpanWriter", "is_unavailable_error"]
+__all__ = ["SpanWriter", "build_serialiser", "is_unavailable_error", "prepare_rows", "serialise_batch"]
 
 logger = logging.getLogger("llmmon")
 
@@ -62,29 +66,55 @@ def _load_prices(settings: Settings) -> Any:
         return None
 
 
-class SpanWriter:
-    """Serialises and stores batches of spans; owns the engine and the spool."""
+def build_serialiser(settings: Settings, *, redactor: Callable[[str], str] | None = None) -> SpanSerialiser:
+    """The serialiser the drain thread uses: the default redactor unless one is given or PII redaction is off."""
+    if redactor is None and settings.redact_pii:
+        from llmmon.tracing.redact import Redactor
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        redactor: Callable[[str], str] | None = None,
-        on_drop: DropCallback,
-    ) -> None:
+        redactor = Redactor()
+    return SpanSerialiser(
+        max_payload_bytes=settings.max_payload_bytes,
+        redactor=redactor,
+        prices=_load_prices(settings),
+        tiktoken_encoding=settings.tiktoken_encoding,
+    )
+
+
+def serialise_batch(
+    serialiser: SpanSerialiser, spans: list[SpanRecord], *, on_drop: DropCallback
+) -> list[dict[str, Any]]:
+    """Rows for ``spans``; a span that cannot be serialised is dropped and counted, not the batch."""
+    rows: list[dict[str, Any]] = []
+    to_row = serialiser.to_row
+    # No time.sleep(0) to hand the GIL back more often: against a CPU-bound application
+    # thread each hand-back costs the drain thread a whole switch interval (5 ms) and starves it.
+    for span in spans:
+        try:
+            rows.append(to_row(span))
+        except Exception:  # one bad span must not cost the batch
+            logger.warning("llmmon: could not serialise span %r; dropped", span.name, exc_info=True)
+            on_drop("serialise_error", 1)
+    return rows
+
+
+def prepare_rows(rows: list[dict[str, Any]], database_url: str) -> PreparedSpanRows | None:
+    """Driver parameters for ``rows``, built in the serialising thread (None: let the writer build them)."""
+    if not rows:
+        return None
+    dialect = "sqlite" if is_sqlite(normalise_database_url(database_url)) else "postgresql"
+    try:
+        return prepare_span_rows(rows, dialect=dialect)
+    except Exception:  # a value the fast path cannot take; the writer's own path reports it
+        return None
+
+
+class SpanWriter:
+    """Stores batches of rows; owns the engine, the spool, retries and replay (database thread only)."""
+
+    def __init__(self, settings: Settings, *, on_drop: DropCallback) -> None:
         self._settings = settings
         self._url = settings.database_url
         self._on_drop = on_drop
-        if redactor is None and settings.redact_pii:
-            from llmmon.tracing.redact import Redactor
-
-            redactor = Redactor()
-        self._serialiser = SpanSerialiser(
-            max_payload_bytes=settings.max_payload_bytes,
-            redactor=redactor,
-            prices=_load_prices(settings),
-            tiktoken_encoding=settings.tiktoken_encoding,
-        )
         self._spool = Spool(
             spool_directory(settings.spool_dir, self._url), max_bytes=settings.spool_max_bytes
         )
@@ -122,23 +152,18 @@ class SpanWriter:
 
     # -- work -----------------------------------------------------------------------
 
-    def write_batch(self, spans: list[SpanRecord]) -> None:
-        """Serialise and store one batch (or spool it while the database is unavailable)."""
-        rows: list[dict[str, Any]] = []
-        # No time.sleep(0) to hand the GIL back more often: against a CPU-bound application
-        # thread each hand-back costs the writer a whole switch interval (5 ms) and starves it.
-        for span in spans:
-            try:
-                rows.append(self._serialiser.to_row(span))
-            except Exception:  # one bad span must not cost the batch
-                logger.warning("llmmon: could not serialise span %r; dropped", span.name, exc_info=True)
-                self._on_drop("serialise_error", 1)
-        self._store(rows)
+    def store(self, rows: list[dict[str, Any]], *, prepared: PreparedSpanRows | None = None) -> None:
+        """Store one batch of rows (or spool it while the database is unavailable).
 
-    def idle(self, *, flush: bool = False) -> None:
+        ``prepared`` holds the same rows already flattened into driver parameters by the
+        serialising thread; it is used for the first attempt, ``rows`` for everything else.
+        """
+        self._store(rows, prepared)
+
+    def idle(self) -> None:
         """Nothing queued: replay the spool when a retry is due (startup, DB back, flush)."""
         if self._spool.pending_rows and time.monotonic() >= self._next_attempt:
-            self._store([])
+            self._store([], None)
 
     def close(self) -> None:
         """Release the engine and close the spool segment (kept for the next run)."""
@@ -149,7 +174,7 @@ class SpanWriter:
 
     # -- storage --------------------------------------------------------------------
 
-    def _store(self, rows: list[dict[str, Any]]) -> None:
+    def _store(self, rows: list[dict[str, Any]], prepared: PreparedSpanRows | None) -> None:
         if time.monotonic() < self._next_attempt:
             self._spill(rows)
             return
@@ -158,7 +183,7 @@ class SpanWriter:
             if self._spool.pending_rows:
                 self.replayed += self._spool.replay(self._insert, batch_size=self._batch_size)
             if rows:
-                self._insert(rows)
+                self._insert(rows, prepared)
         except Exception as exc:
             if not is_unavailable_error(exc):
                 raise
@@ -167,12 +192,12 @@ class SpanWriter:
             return
         self._on_available()
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, rows: list[dict[str, Any]], prepared: PreparedSpanRows | None = None) -> None:
         engine = self._engine
         assert engine is not None
         try:
             with engine.begin() as connection:
-                insert_span_rows(connection, rows)
+                insert_span_rows(connection, prepared if prepared is not None else rows)
         except sa_exc.DBAPIError as exc:
             if is_unavailable_error(exc) or len(rows) == 1:
                 if not is_unavailable_error(exc):

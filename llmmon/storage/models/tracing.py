@@ -15,14 +15,16 @@ class SpanBase(SQLModel):
 
     span_id: str = Field(primary_key=True, max_length=32)
     trace_id: str = Field(max_length=32, index=True)
-    parent_span_id: str | None = Field(default=None, max_length=32, index=True)
+    # No single-column index: ix_span_root_start (parent_span_id, start_time) serves lookups by parent.
+    parent_span_id: str | None = Field(default=None, max_length=32)
     name: str = Field(max_length=256)
     kind: str = Field(default="span", max_length=32, description="function | llm | retriever | tool | chain | span")
     start_time: datetime = Field(index=True)
     end_time: datetime
     latency_ms: float
     ttft_ms: float | None = None
-    status: str = Field(default="ok", max_length=16, index=True)
+    # No index: few distinct values, and status filters always come with a time range.
+    status: str = Field(default="ok", max_length=16)
     error_type: str | None = Field(default=None, max_length=256)
     error_message: str | None = Field(default=None, sa_column=Column(Text))
     input: str | None = Field(default=None, sa_column=Column(Text), description="JSON, redacted, maybe truncated")

@@ -54,12 +54,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('span', schema=None) as batch_op:
         batch_op.create_index('ix_span_model_start', ['model', 'start_time'], unique=False)
-        batch_op.create_index(batch_op.f('ix_span_parent_span_id'), ['parent_span_id'], unique=False)
         batch_op.create_index('ix_span_prompt_start', ['prompt_name', 'prompt_version', 'start_time'], unique=False)
         batch_op.create_index('ix_span_root_start', ['parent_span_id', 'start_time'], unique=False)
         batch_op.create_index(batch_op.f('ix_span_session_id'), ['session_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_span_start_time'), ['start_time'], unique=False)
-        batch_op.create_index(batch_op.f('ix_span_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_span_trace_id'), ['trace_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_span_user_id'), ['user_id'], unique=False)
 
@@ -69,12 +67,10 @@ def downgrade() -> None:
     with op.batch_alter_table('span', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_span_user_id'))
         batch_op.drop_index(batch_op.f('ix_span_trace_id'))
-        batch_op.drop_index(batch_op.f('ix_span_status'))
         batch_op.drop_index(batch_op.f('ix_span_start_time'))
         batch_op.drop_index(batch_op.f('ix_span_session_id'))
         batch_op.drop_index('ix_span_root_start')
         batch_op.drop_index('ix_span_prompt_start')
-        batch_op.drop_index(batch_op.f('ix_span_parent_span_id'))
         batch_op.drop_index('ix_span_model_start')
 
     op.drop_table('span')
