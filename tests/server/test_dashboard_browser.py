@@ -70,9 +70,9 @@ def _fill_database(db_url: str) -> None:
     """The demo workload (with the wrong-prices fault), the demo KB, fact checks of 40 answers, eval runs."""
     _llmmon("demo", "--questions", "120", "--fault", "prices", db=db_url)
     from llmmon.checks.factcheck import FactChecker
-    from llmmon.errors import ConfigError
     from llmmon.checks.store import save_check
     from llmmon.cli.factcheck import trace_inputs
+    from llmmon.errors import ConfigError
     from llmmon.knowledge.index import load_index
     from llmmon.knowledge.store import ingest_paths
     from llmmon.storage import repo
