@@ -61,7 +61,6 @@ _GENERIC = frozenset(
     }
 )  # fmt: skip
 _MIN_COVERAGE = 0.5
-_DEBUG: list[tuple[float, str]] = []  # tuning aid: non-empty -> every candidate score is appended
 
 
 @dataclass(frozen=True)
@@ -208,8 +207,6 @@ def read(question: str, passages: list[tuple[str, str]]) -> Reading:
             score *= 3 if _ADDRESS.search(candidate.text) else 1
         if best is None or score > best[0]:
             best = (score, candidate)
-        if _DEBUG:
-            _DEBUG.append((score, candidate.text))
     if best is None:
         return Reading(answer=None)
     return Reading(answer=_complete(best[1], wants_price=wants_price, wants_hours=wants_hours))
