@@ -25,11 +25,19 @@ SECRET = b"test-secret-key"
 
 
 def _span(span_id: str, trace_id: str = TRACE) -> dict[str, object]:
-    return {"span_id": span_id, "trace_id": trace_id, "name": "answer", "start_time": "2026-01-01T10:00:00Z", "latency_ms": 12.5}
+    return {
+        "span_id": span_id,
+        "trace_id": trace_id,
+        "name": "answer",
+        "start_time": "2026-01-01T10:00:00Z",
+        "latency_ms": 12.5,
+    }
 
 
 def test_feedback_vote_is_stored_and_second_vote_replaces_first_with_history(harness: ServerHarness) -> None:
-    first = harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "user_id": "u1"}, headers=harness.auth("ingest"))
+    first = harness.client.post(
+        "/v1/feedback", json={"trace_id": TRACE, "value": "up", "user_id": "u1"}, headers=harness.auth("ingest")
+    )
     assert first.status_code == 200, first.text
     assert first.json() == {"ok": True, "trace_id": TRACE, "user_id": "u1", "value": "up", "score": 1.0}
     second = harness.client.post(
@@ -39,21 +47,30 @@ def test_feedback_vote_is_stored_and_second_vote_replaces_first_with_history(har
     )
     assert second.status_code == 200
     current = feedback_for_trace(harness.engine, TRACE)
-    assert [(vote.user_id, vote.value, vote.score, vote.comment) for vote in current] == [("u1", "down", -1.0, "wrong price")]
+    assert [(vote.user_id, vote.value, vote.score, vote.comment) for vote in current] == [
+        ("u1", "down", -1.0, "wrong price")
+    ]
     assert [vote.value for vote in feedback_history(harness.engine, TRACE)] == ["up", "down"]
     assert priority_traces(harness.engine) == [TRACE]
 
 
 def test_feedback_score_only_and_other_users_are_separate(harness: ServerHarness) -> None:
     for user, score in (("a", 0.5), ("b", -0.25)):
-        response = harness.client.post("/v1/feedback", json={"trace_id": TRACE, "score": score, "user_id": user}, headers=harness.auth("admin"))
+        response = harness.client.post(
+            "/v1/feedback", json={"trace_id": TRACE, "score": score, "user_id": user}, headers=harness.auth("admin")
+        )
         assert response.status_code == 200
-    assert sorted((v.user_id, v.score, v.value) for v in feedback_for_trace(harness.engine, TRACE)) == [("a", 0.5, None), ("b", -0.25, None)]
+    assert sorted((v.user_id, v.score, v.value) for v in feedback_for_trace(harness.engine, TRACE)) == [
+        ("a", 0.5, None),
+        ("b", -0.25, None),
+    ]
     assert priority_traces(harness.engine) == [TRACE]  # a negative score counts as thumbs-down
 
 
 def test_feedback_before_trace_is_accepted_and_joined_when_trace_lands(harness: ServerHarness) -> None:
-    response = harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "down"}, headers=harness.auth("ingest"))
+    response = harness.client.post(
+        "/v1/feedback", json={"trace_id": TRACE, "value": "down"}, headers=harness.auth("ingest")
+    )
     assert response.status_code == 200
     with harness.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM span WHERE trace_id = :t"), {"t": TRACE}).scalar() == 0
@@ -61,7 +78,9 @@ def test_feedback_before_trace_is_accepted_and_joined_when_trace_lands(harness: 
     assert ingest.status_code == 200
     with harness.engine.connect() as connection:
         joined = connection.execute(
-            text("SELECT s.name, f.value FROM span s JOIN feedback f ON f.trace_id = s.trace_id WHERE s.parent_span_id IS NULL")
+            text(
+                "SELECT s.name, f.value FROM span s JOIN feedback f ON f.trace_id = s.trace_id WHERE s.parent_span_id IS NULL"
+            )
         ).all()
     assert [tuple(row) for row in joined] == [("answer", "down")]
 
@@ -85,7 +104,9 @@ def test_feedback_bad_bodies_get_422_in_the_error_shape(harness: ServerHarness) 
         assert set(payload) == {"ok", "error", "status"} and payload["ok"] is False and payload["status"] == 422
         assert field in payload["error"], (body, payload)
     malformed = harness.client.post(
-        "/v1/feedback", content=b'{"trace_id": "abc", "value": ', headers={**harness.auth("ingest"), "content-type": "application/json"}
+        "/v1/feedback",
+        content=b'{"trace_id": "abc", "value": ',
+        headers={**harness.auth("ingest"), "content-type": "application/json"},
     )
     assert malformed.status_code == 422 and malformed.json()["ok"] is False
     with harness.engine.connect() as connection:
@@ -114,17 +135,27 @@ def test_feedback_token_accepts_own_trace_and_rejects_forged_expired_and_other_t
     other = harness.client.post("/v1/feedback", json={"trace_id": "f" * 32, "value": "up", "token": token})
     assert other.status_code == 403 and "another trace" in other.json()["error"]
     forged = make_feedback_token(b"attacker-secret", TRACE, ttl_s=600)
-    assert harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": forged}).status_code == 403
+    assert (
+        harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": forged}).status_code == 403
+    )
     expired = make_feedback_token(SECRET, TRACE, ttl_s=60, now=time.time() - 3600)
     response = harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": expired})
     assert response.status_code == 403 and "expired" in response.json()["error"]
     tampered = token.replace(token.split(".")[0], str(int(token.split(".")[0]) + 10**6))
-    assert harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": tampered}).status_code == 403
-    assert harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": "garbage"}).status_code == 403
+    assert (
+        harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": tampered}).status_code
+        == 403
+    )
+    assert (
+        harness.client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": "garbage"}).status_code
+        == 403
+    )
     assert [v.source for v in feedback_history(harness.engine, TRACE)] == ["token"]
 
 
-def test_feedback_token_without_configured_secret_uses_secret_stored_in_database(tmp_path: Path, server_engine: Engine) -> None:
+def test_feedback_token_without_configured_secret_uses_secret_stored_in_database(
+    tmp_path: Path, server_engine: Engine
+) -> None:
     settings = make_settings(tmp_path, secret_key=None)
     token = llmmon.feedback_token(TRACE, settings=settings)
     assert llmmon.feedback_token(TRACE, settings=settings).split(".")[1] == token.split(".")[1]  # same stored secret
@@ -136,7 +167,10 @@ def test_feedback_rate_limit_per_token(tmp_path: Path, server_engine: Engine) ->
     settings = make_settings(tmp_path, feedback_rate_per_token=3)
     token = make_feedback_token(SECRET, TRACE, ttl_s=600)
     with TestClient(create_app(settings, engine=server_engine)) as client:
-        codes = [client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": token}).status_code for _ in range(5)]
+        codes = [
+            client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up", "token": token}).status_code
+            for _ in range(5)
+        ]
         other = make_feedback_token(SECRET, "e" * 32, ttl_s=600)
         other_code = client.post("/v1/feedback", json={"trace_id": "e" * 32, "value": "up", "token": other}).status_code
     assert codes == [200, 200, 200, 429, 429]
@@ -147,13 +181,22 @@ def test_feedback_rate_limit_per_key(tmp_path: Path, server_engine: Engine) -> N
     settings = make_settings(tmp_path, feedback_rate_per_key=2)
     _, key = create_key(server_engine, scope="ingest")
     with TestClient(create_app(settings, engine=server_engine)) as client:
-        codes = [client.post("/v1/feedback", json={"trace_id": TRACE, "value": "up"}, headers={"X-Llmmon-Key": key}).status_code for _ in range(3)]
+        codes = [
+            client.post(
+                "/v1/feedback", json={"trace_id": TRACE, "value": "up"}, headers={"X-Llmmon-Key": key}
+            ).status_code
+            for _ in range(3)
+        ]
     assert codes == [200, 200, 429]
 
 
 def test_feedback_cors_only_on_feedback_endpoint(tmp_path: Path, server_engine: Engine) -> None:
     settings = make_settings(tmp_path, server_cors_origins=["https://shop.example"])
-    preflight = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    preflight = {
+        "Origin": "https://shop.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
     with TestClient(create_app(settings, engine=server_engine)) as client:
         allowed = client.options("/v1/feedback", headers=preflight)
         elsewhere = client.options("/v1/traces", headers=preflight)
@@ -167,11 +210,15 @@ def test_python_feedback_writes_directly(tmp_path: Path, server_engine: Engine) 
     settings = make_settings(tmp_path)
     llmmon.feedback(TRACE, "up", user_id="u9", settings=settings)
     llmmon.feedback(TRACE, "down", user_id="u9", reason="rude", settings=settings)
-    assert [(v.value, v.reason, v.source) for v in feedback_for_trace(server_engine, TRACE)] == [("down", "rude", "python")]
+    assert [(v.value, v.reason, v.source) for v in feedback_for_trace(server_engine, TRACE)] == [
+        ("down", "rude", "python")
+    ]
     assert len(feedback_history(server_engine, TRACE)) == 2
 
 
-def test_live_concurrent_duplicate_votes_keep_one_current_vote_and_full_history(live_harness: tuple[LiveServer, dict[str, str]], server_engine: Engine) -> None:
+def test_live_concurrent_duplicate_votes_keep_one_current_vote_and_full_history(
+    live_harness: tuple[LiveServer, dict[str, str]], server_engine: Engine
+) -> None:
     server, keys = live_harness
     headers = {"Authorization": f"Bearer {keys['ingest']}"}
 
