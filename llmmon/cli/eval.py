@@ -135,7 +135,8 @@ def execute_run(
     from llmmon.tracing.recorder import QueueRecorder
 
     suite = load_suite(request.suite_path)
-    check_imports(suite)
+    # With --target the suite's own target is not called, so it need not import.
+    check_imports(suite.model_copy(update={"target": None}) if request.target else suite)
     spec = parse_target_option(request.target) if request.target else suite.target
     settings = make_settings(request.db)
     options = _options(suite, request)
@@ -174,7 +175,9 @@ def _run_with(
     from llmmon.evals.runner import EvalRunner, output_key
     from llmmon.evals.scoring import build_scorers
 
-    setup = build_scorers(suite, judge=judge, engine=engine, prompts_dir=settings.prompts_dir)
+    # Judge prompts: the project's prompts/judge/ when it has one, else the ones shipped with llmmon.
+    judge_prompts = settings.prompts_dir if (settings.prompts_dir / "judge").is_dir() else None
+    setup = build_scorers(suite, judge=judge, engine=engine, prompts_dir=judge_prompts)
     for note in setup.notes:
         err_console.print(f"note: {note}", markup=False)
     prices = _prices(settings)

@@ -149,7 +149,12 @@ def test_runner_usage_and_cost_come_from_llm_spans(tmp_path: Path, collector: Sp
 
     suite = _suite(tmp_path, ["one"])
     runner = EvalRunner(
-        suite, Target(), run_id="r", options=RunOptions(retries=0), collector=collector, prices=PriceTable.load()  # type: ignore[arg-type]
+        suite,
+        Target(),
+        run_id="r",
+        options=RunOptions(retries=0),
+        collector=collector,
+        prices=PriceTable.load(),  # type: ignore[arg-type]
     )
     outcome = runner.run()
     http_client.close()
