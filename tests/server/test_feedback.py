@@ -79,7 +79,8 @@ def test_feedback_before_trace_is_accepted_and_joined_when_trace_lands(harness: 
     with harness.engine.connect() as connection:
         joined = connection.execute(
             text(
-                "SELECT s.name, f.value FROM span s JOIN feedback f ON f.trace_id = s.trace_id WHERE s.parent_span_id IS NULL"
+                "SELECT s.name, f.value FROM span s JOIN feedback f ON f.trace_id = s.trace_id"
+                " WHERE s.parent_span_id IS NULL"
             )
         ).all()
     assert [tuple(row) for row in joined] == [("answer", "down")]
