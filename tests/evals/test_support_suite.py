@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -276,3 +279,63 @@ def test_bot_declines_politely_when_the_kb_does_not_cover_the_question(question:
         http_client.close()
     assert decline in text
     assert not re.search(r"\$\d|\d원", text)  # no made-up price
+
+
+def _gate(*args: str, db: Path, fault: str | None) -> subprocess.CompletedProcess[str]:
+    """`llmmon eval run ...` in a fresh process, the way CI runs it (the fault comes from the environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMMON_JUDGE_", "LLMMON_DEMO_"))}
+    env["COLUMNS"] = "200"
+    if fault is not None:
+        env["LLMMON_DEMO_FAULT"] = fault
+    command = [sys.executable, "-m", "llmmon", "eval", "run", str(SUITE_PATH), "--db", str(db), *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+
+
+def test_gate_passes_and_promotes_the_clean_bot_then_blocks_the_price_fault(suite: EvalSuite, tmp_path: Path) -> None:
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from llmmon.storage.engine import make_engine
+    from llmmon.storage.models import EvalResult, EvalRun
+
+    db = tmp_path / "gate.db"
+    clean = _gate("--promote-on-pass", db=db, fault=None)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "PASS support-bot" in clean.stdout and "promoted run-" in clean.stdout
+    assert "skipped" in clean.stdout + clean.stderr  # the judge is not configured: judge checks are skipped
+
+    junit, markdown = tmp_path / "gate.xml", tmp_path / "gate.md"
+    faulty = _gate("--junit", str(junit), "--markdown", str(markdown), db=db, fault="prices")
+    assert faulty.returncode == 1, faulty.stdout + faulty.stderr
+    expected = sorted(
+        case.id
+        for case in suite.cases
+        if any(isinstance(a, NumberAssertion) for a in case.assertions) and is_price_faulty(_question(case))
+    )
+    newly_failing = re.search(r"newly failing: (.+)", faulty.stdout)
+    assert newly_failing is not None, faulty.stdout
+    assert sorted(newly_failing.group(1).replace(" ", "").split(",")) == expected
+    assert "REGRESSION support-bot" in faulty.stdout and "significantly worse" in faulty.stdout
+    report = markdown.read_text(encoding="utf-8")
+    assert all(f"`{case_id}`" in report for case_id in expected)
+    xml = junit.read_text(encoding="utf-8")
+    assert all(f'name="{case.id}"' in xml for case in suite.cases)
+
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with Session(engine) as session:
+            runs = session.execute(select(EvalRun).order_by(EvalRun.started_at)).scalars().all()  # type: ignore[arg-type]
+            assert [(r.exit_code, r.is_baseline, r.status) for r in runs] == [
+                (0, True, "complete"),
+                (1, False, "complete"),
+            ]
+            results = session.execute(select(EvalResult)).scalars().all()
+    finally:
+        engine.dispose()
+    by_run: dict[str, dict[str, str]] = {}
+    for row in results:
+        by_run.setdefault(row.run_id, {})[row.case_id] = row.verdict
+    baseline, candidate = by_run[runs[0].id], by_run[runs[1].id]
+    assert len(baseline) == len(candidate) == len(suite.cases)
+    assert set(baseline.values()) == {"passed"}
+    assert sorted(case_id for case_id, verdict in candidate.items() if verdict == "failed") == expected
