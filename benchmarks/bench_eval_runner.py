@@ -130,7 +130,8 @@ def main() -> None:
 
     print(f"cases: {args.cases}")
     print(
-        f"baseline (target + assertions in a plain loop): {direct * 1000:9.1f} ms  ({direct / args.cases * 1e6:.1f} µs/case)"
+        f"baseline (target + assertions in a plain loop): {direct * 1000:9.1f} ms  "
+        f"({direct / args.cases * 1e6:.1f} µs/case)"
     )
     print(f"runner, concurrency 1, traced + stored spans:     {runner_time * 1000:9.1f} ms  "
           f"({runner_time / args.cases * 1e6:.1f} µs/case)  ratio {runner_time / direct:.1f}x")  # fmt: skip
