@@ -195,6 +195,10 @@ class QueueRecorder:
         # dropped -- (database thread only): taken - settled are in flight between the two.
         self._taken = 0
         self._settled = 0
+        # Flush markers appended (flush callers, under _counts_lock) and taken (drain thread):
+        # markers sit in the queue but are not spans, so pending leaves them out.
+        self._markers_added = 0
+        self._markers_taken = 0
         self._handoff: queue_module.Queue[_Work | None] = queue_module.Queue(maxsize=_HANDOFF_BATCHES)
         self._db_thread = threading.Thread(target=self._store_loop, name="llmmon-db", daemon=True)
         self._thread = threading.Thread(target=self._drain_loop, name="llmmon-writer", daemon=True)
@@ -244,12 +248,13 @@ class QueueRecorder:
         return sum(self._dropped.values())
 
     def _result(self) -> FlushResult:
-        # Read in pipeline order (queue, in flight, then the writer's counters): the drain
-        # thread counts a span as taken before popping it and the database thread settles it
-        # after counting it written or spooled, so a span moving meanwhile may be counted
-        # twice as pending -- never missed. len() rather than iterating: producers append
-        # concurrently (flush markers count too).
-        queued = len(self._queue)
+        # Read in pipeline order (queue, in flight, then the writer's counters): flush counts
+        # its marker after appending it, the drain thread counts an item as taken before
+        # popping it, and the database thread settles a span after counting it written or
+        # spooled -- so an item moving meanwhile may be counted twice as pending, never
+        # missed. len() rather than iterating: producers append concurrently.
+        markers_added = self._markers_added
+        queued = len(self._queue) - (markers_added - self._markers_taken)
         in_flight = self._taken - self._settled
         writer = self._writer
         written = writer.written if writer is not None else 0
@@ -266,6 +271,8 @@ class QueueRecorder:
         if self._thread.is_alive() and self._db_thread.is_alive():
             marker = _FlushMarker()
             self._queue.append(marker)
+            with self._counts_lock:
+                self._markers_added += 1
             self._wake.set()
             marker.done.wait(timeout)
         return self._result()
@@ -293,7 +300,7 @@ class QueueRecorder:
             "pending": result.pending,
             "dropped": result.dropped,
             "dropped_by_reason": dict(self._dropped),
-            "queue_len": len(self._queue),
+            "queue_len": len(self._queue) - (self._markers_added - self._markers_taken),
             "in_flight": self._taken - self._settled,
             "queue_bytes_estimate": self._queued_bytes - self._drained_bytes,
             "writer_alive": self._thread.is_alive() and self._db_thread.is_alive(),
@@ -312,15 +319,18 @@ class QueueRecorder:
         batch: list[SpanRecord] = []
         markers: list[_FlushMarker] = []
         drained = 0
+        # Counters move before the pop, so that _result() never misses an item on its way.
         while queue and len(batch) < self._batch_size:
-            self._taken += 1  # before the pop, so that _result() never misses the span
-            item = queue.popleft()
-            if isinstance(item, _FlushMarker):
-                self._taken -= 1
-                markers.append(item)
+            head = queue[0]  # only this thread pops, so the head is what popleft() returns
+            if isinstance(head, _FlushMarker):
+                self._markers_taken += 1
+                queue.popleft()
+                markers.append(head)
                 break
-            batch.append(item)
-            drained += estimate_span_bytes(item)
+            self._taken += 1
+            queue.popleft()
+            batch.append(head)
+            drained += estimate_span_bytes(head)
         self._drained_bytes += drained
         return batch, markers
 
@@ -359,6 +369,10 @@ class QueueRecorder:
                 if self._stop and not self._queue:
                     break
         finally:
+            # Flushes that raced with close() wait behind everything handed off so far.
+            late = [item for item in list(self._queue) if isinstance(item, _FlushMarker)]
+            if late:
+                self._hand_off(_Work([], 0, late))
             self._hand_off(None)  # the database thread stops after storing what came before
 
     def _serialise(self, serialiser: Any, batch: list[SpanRecord], markers: list[_FlushMarker]) -> _Work:
