@@ -40,11 +40,13 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 1) ->
         # Each worker process builds its own app from the environment (llmmon.server.asgi).
         os.environ["LLMMON_DATABASE_URL"] = settings.database_url
         os.environ["LLMMON_SERVER_NO_AUTH"] = "true" if settings.server_no_auth else "false"
-        uvicorn.run("llmmon.server.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run(
+            "llmmon.server.asgi:app", host=host, port=port, workers=workers, log_level="warning", access_log=False
+        )
         return
     from llmmon.server.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings, freeze_gc=True), host=host, port=port, log_level="warning", access_log=False)
 
 
 @handle_errors

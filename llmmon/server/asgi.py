@@ -8,4 +8,4 @@ from __future__ import annotations
 from llmmon.config import Settings
 from llmmon.server.app import create_app
 
-app = create_app(Settings())
+app = create_app(Settings(), freeze_gc=True)

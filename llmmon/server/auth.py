@@ -22,9 +22,9 @@ every request is allowed (``llmmon serve --no-auth`` binds to 127.0.0.1 for that
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -33,7 +33,17 @@ from llmmon.server.errors import ApiError
 from llmmon.server.keys import ApiKeyPublic, KeyCache, Scope, get_active_key
 from llmmon.server.tokens import TokenError, load_secret, verify_session_token
 
-__all__ = ["SESSION_COOKIE", "Principal", "credential_from", "get_secret", "require_scope", "resolve_key"]
+__all__ = [
+    "SESSION_COOKIE",
+    "Principal",
+    "credential_from",
+    "credential_from_headers",
+    "get_secret",
+    "key_record",
+    "require_scope",
+    "resolve_key",
+    "secret_of",
+]
 
 SESSION_COOKIE = "llmmon_session"
 
@@ -61,20 +71,24 @@ class Principal:
 ANONYMOUS = Principal("anonymous")
 
 
-def credential_from(request: Request) -> str | None:
-    """The API key sent with the request, if any."""
-    header = request.headers.get("authorization")
+def credential_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The API key in ``Authorization: Bearer <key>`` or ``X-Llmmon-Key``, if any."""
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    key = request.headers.get("x-llmmon-key")
+    key = headers.get("x-llmmon-key")
     return key.strip() if key and key.strip() else None
 
 
-async def get_secret(request: Request) -> bytes:
-    """The app's signing key, loaded (or generated into the database) on first use."""
-    state = request.app.state
+def credential_from(request: Request) -> str | None:
+    """The API key sent with the request, if any."""
+    return credential_from_headers(request.headers)
+
+
+async def secret_of(state: Any) -> bytes:
+    """The signing key of the app whose ``app.state`` is ``state``, loaded (or generated) on first use."""
     secret: bytes | None = getattr(state, "secret", None)
     if secret is None:
         secret = await run_in_threadpool(load_secret, state.settings, state.engine)
@@ -82,13 +96,23 @@ async def get_secret(request: Request) -> bytes:
     return secret
 
 
-async def resolve_key(request: Request, key: str) -> ApiKeyPublic | None:
+async def get_secret(request: Request) -> bytes:
+    """The app's signing key, loaded (or generated into the database) on first use."""
+    return await secret_of(request.app.state)
+
+
+async def key_record(state: Any, key: str) -> ApiKeyPublic | None:
     """The active key record for ``key`` (cached; the database is asked off the event loop)."""
-    cache: KeyCache = request.app.state.key_cache
+    cache: KeyCache = state.key_cache
     hit, record = cache.peek(key)
     if hit:
         return record
     return await run_in_threadpool(cache.lookup, key)
+
+
+async def resolve_key(request: Request, key: str) -> ApiKeyPublic | None:
+    """``key_record`` for the request's app."""
+    return await key_record(request.app.state, key)
 
 
 def _check_scope(record: ApiKeyPublic, scope: Scope, kind: Literal["key", "session"]) -> Principal:

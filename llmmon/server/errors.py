@@ -8,6 +8,7 @@ browser page (``Accept: text/html``, not under ``/v1``) redirects to ``/login`` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "error_body",
     "error_response",
+    "format_validation_errors",
     "install_error_handlers",
     "is_database_unavailable",
 ]
@@ -77,9 +79,10 @@ def _wants_login_page(request: Request) -> bool:
     )
 
 
-def _format_validation(exc: RequestValidationError) -> str:
+def format_validation_errors(errors: Sequence[Any]) -> str:
+    """One line naming each invalid field (pydantic error dicts; a leading "body" location is dropped)."""
     parts = []
-    for error in exc.errors()[:10]:
+    for error in list(errors)[:10]:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         parts.append(f"{location}: {error.get('msg', 'invalid')}")
     return "invalid request: " + "; ".join(parts)
@@ -101,7 +104,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, _format_validation(exc))
+    return error_response(422, format_validation_errors(exc.errors()))
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
