@@ -162,7 +162,16 @@ class _Work:
         self.rows = rows
         self.spans = spans  # spans taken from the queue for this batch and not dropped yet
         self.markers = markers
-        self.prepared = prepared  # ingest.PreparedSpanRows for ``rows``, or None
+        self.prepared = prepared  # ingest.PreparedSpanRows for ``rows``, one per batch, or None
+
+    def merge(self, other: _Work) -> _Work:
+        """This batch and the next one as one unit: rows in order, flush markers released after both."""
+        prepared = None
+        if self.prepared is not None and other.prepared is not None:
+            prepared = [*self.prepared, *other.prepared]
+        elif not other.rows:
+            prepared = self.prepared
+        return _Work(self.rows + other.rows, self.spans + other.spans, self.markers + other.markers, prepared)
 
 
 class QueueRecorder:
@@ -387,7 +396,8 @@ class QueueRecorder:
         prepared = None
         try:
             rows = serialise_batch(serialiser, batch, on_drop=self._drop)
-            prepared = prepare_rows(rows, self._settings.database_url)
+            ready = prepare_rows(rows, self._settings.database_url)
+            prepared = [ready] if ready is not None else None
         except Exception:  # thread boundary: the drain thread must survive any bug
             logger.warning("llmmon: serialising a batch failed", exc_info=True)
             self._drop("writer_error", len(batch))
@@ -415,7 +425,23 @@ class QueueRecorder:
                     work = _Work([], 0, [])  # idle: replay the spool when a retry is due
                 if work is None:
                     break
+                # Whatever else is already serialised joins this transaction: each transaction
+                # costs the thread a few GIL hand-backs, so fewer, larger ones keep it ahead.
+                last = False
+                for _ in range(_HANDOFF_BATCHES):
+                    if not work.rows:
+                        break
+                    try:
+                        more = self._handoff.get_nowait()
+                    except queue_module.Empty:
+                        break
+                    if more is None:
+                        last = True
+                        break
+                    work = work.merge(more)
                 self._store(writer, work)
+                if last:
+                    break
         finally:
             while True:  # release anyone still waiting (only after a bug stopped the loop)
                 try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -152,11 +152,12 @@ class SpanWriter:
 
     # -- work -----------------------------------------------------------------------
 
-    def store(self, rows: list[dict[str, Any]], *, prepared: PreparedSpanRows | None = None) -> None:
-        """Store one batch of rows (or spool it while the database is unavailable).
+    def store(self, rows: list[dict[str, Any]], *, prepared: Sequence[PreparedSpanRows] | None = None) -> None:
+        """Store rows in one transaction (or spool them while the database is unavailable).
 
-        ``prepared`` holds the same rows already flattened into driver parameters by the
-        serialising thread; it is used for the first attempt, ``rows`` for everything else.
+        ``prepared`` holds the same rows, in order, already flattened into driver parameters
+        by the serialising thread (one entry per serialised batch); it is used for the first
+        attempt, ``rows`` for everything else (retries, the spool, row-by-row isolation).
         """
         self._store(rows, prepared)
 
@@ -174,7 +175,7 @@ class SpanWriter:
 
     # -- storage --------------------------------------------------------------------
 
-    def _store(self, rows: list[dict[str, Any]], prepared: PreparedSpanRows | None) -> None:
+    def _store(self, rows: list[dict[str, Any]], prepared: Sequence[PreparedSpanRows] | None) -> None:
         if time.monotonic() < self._next_attempt:
             self._spill(rows)
             return
@@ -192,12 +193,15 @@ class SpanWriter:
             return
         self._on_available()
 
-    def _insert(self, rows: list[dict[str, Any]], prepared: PreparedSpanRows | None = None) -> None:
+    def _insert(self, rows: list[dict[str, Any]], prepared: Sequence[PreparedSpanRows] | None = None) -> None:
         engine = self._engine
         assert engine is not None
         try:
             with engine.begin() as connection:
-                insert_span_rows(connection, prepared if prepared is not None else rows)
+                if prepared is None:
+                    insert_span_rows(connection, rows)
+                for block in prepared or ():
+                    insert_span_rows(connection, block)
         except sa_exc.DBAPIError as exc:
             if is_unavailable_error(exc) or len(rows) == 1:
                 if not is_unavailable_error(exc):
