@@ -14,6 +14,8 @@ Exit codes of ``run`` and ``compare``: 0 pass, 1 regression, 2 usage/config erro
 from __future__ import annotations
 
 import functools
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import httpx
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from llmmon.cli.common import DB_OPTION, console, err_console, make_settings, open_engine
@@ -51,18 +54,28 @@ app = typer.Typer(help="The pre-deploy regression gate: run suites, compare with
 
 _USAGE_ERRORS = (ConfigError, PromptError, EvalSuiteError, KnowledgeBaseError)
 _INFRA_ERRORS = (StorageError, JudgeError)
+# Finished trials are written at least this often, so an interrupted or killed run leaves them on disk.
+_WRITE_EVERY_S = 1.0
 
 
 def _gate_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Exit 2 for bad input (naming file/line/field), 3 for infrastructure; never 1 (that means regression)."""
+    """Exit 2 for bad input (naming file/line/field), 3 for infrastructure; never 1 (that means regression).
+
+    With ``--json`` the error is also printed as a JSON summary on stdout, so scripts parse one shape.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except LlmmonError as exc:
+            code = 3 if isinstance(exc, _INFRA_ERRORS) else 2
             err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
-            raise typer.Exit(3 if isinstance(exc, _INFRA_ERRORS) else 2) from exc
+            if kwargs.get("json_output"):
+                from llmmon.evals.summary import error_summary
+
+                typer.echo(json.dumps(error_summary(code, str(exc)), ensure_ascii=False))
+            raise typer.Exit(code) from exc
 
     return wrapper
 
@@ -86,6 +99,12 @@ class RunRequest:
     html: Path | None = None
     db: str | None = None
     progress: bool = True
+    json_output: bool = False
+
+    @property
+    def out(self) -> Console:
+        """Where the human-readable report goes: stderr with ``--json`` (stdout is the JSON summary)."""
+        return err_console if self.json_output else console
 
 
 def _judge_for(suite: EvalSuite, settings: Settings, engine: Engine, http_client: httpx.Client | None) -> Any:
@@ -145,10 +164,11 @@ def execute_run(
     )
     from llmmon.evals.usage import SpanCollector
 
-    collector = SpanCollector(QueueRecorder(settings))
-    llmmon.configure(settings, recorder=collector)
     try:
+        collector = SpanCollector(QueueRecorder(settings))
+        llmmon.configure(settings, recorder=collector)
         with open_engine(settings, create=True) as engine:
+            _prepare_model_target(target, suite, engine)
             judge = _judge_for(suite, settings, engine, judge_http_client)
             try:
                 return _run_with(request, suite, settings, engine, target, judge, collector, options)
@@ -158,6 +178,32 @@ def execute_run(
     finally:
         target.close()
         llmmon.shutdown()
+
+
+def _prepare_model_target(target: Any, suite: EvalSuite, engine: Engine) -> None:
+    """A model target whose prompt uses ``passages`` retrieves them from the suite's KB; every prompt
+    variable must be fillable for every case before the first call (exit 2 otherwise)."""
+    from llmmon.evals.scoring import resolve_knowledge_base
+    from llmmon.evals.targets import ModelEvalTarget, knowledge_retriever
+
+    if not isinstance(target, ModelEvalTarget):
+        return
+    needs_passages = "passages" in target.prompt.variables
+    if needs_passages and target.retriever is None and suite.knowledge_base is not None:
+        suite_dir = suite.path.parent if suite.path is not None else None
+        index = resolve_knowledge_base(suite.knowledge_base, suite_dir=suite_dir, engine=engine)
+        target.retriever = knowledge_retriever(index)
+    missing = target.missing_variables(suite.cases)
+    if missing:
+        shown = "; ".join(
+            f"{name} (case{'s' if len(ids) > 1 else ''} {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+            for name, ids in missing.items()
+        )
+        hint = " (add `knowledge_base:` to the suite for `passages`)" if "passages" in missing else ""
+        raise ConfigError(
+            f"model target: prompt {target.prompt.name!r} {target.prompt.version} needs variable(s) the cases "
+            f"do not give: {shown}; give them in each case's `variables`{hint}"
+        )
 
 
 def _run_with(
@@ -178,6 +224,7 @@ def _run_with(
     # Judge prompts: the project's prompts/judge/ when it has one, else the ones shipped with llmmon.
     judge_prompts = settings.prompts_dir if (settings.prompts_dir / "judge").is_dir() else None
     setup = build_scorers(suite, judge=judge, engine=engine, prompts_dir=judge_prompts)
+    out = request.out
     for note in setup.notes:
         err_console.print(f"note: {note}", markup=False)
     prices = _prices(settings)
@@ -201,6 +248,8 @@ def _run_with(
             baseline = _rescore_baseline(engine, suite, baseline_row, setup, collector, prices, options)
         else:
             baseline = store.load_results(engine, baseline_row.id, suite=suite)
+    elif request.rescore_baseline:
+        err_console.print("--rescore-baseline: this suite has no baseline yet; nothing to re-judge", markup=False)
 
     stored = {}
     if request.rescore:
@@ -217,12 +266,16 @@ def _run_with(
     )  # fmt: skip
     fingerprint = store.run_fingerprint(run_row)
     pending: list[Any] = []
+    last_write = time.monotonic()
 
     def keep(trial: Any) -> None:
+        nonlocal last_write
         pending.append(trial)
-        if len(pending) >= 200:  # bounded memory and a partial run on disk if the process dies
+        # Bounded memory, and a partial run on disk (within a second) if the process dies.
+        if len(pending) >= 200 or time.monotonic() - last_write >= _WRITE_EVERY_S:
             store.add_trials(engine, run_id, pending)
             pending.clear()
+            last_write = time.monotonic()
 
     runner = EvalRunner(
         suite, target, run_id=run_id, options=options, scorers=setup.scorers, collector=collector,
@@ -236,14 +289,25 @@ def _run_with(
         pending.clear()
     report = evaluate_gate(outcome.results, baseline, settings=suite.gate)
     store.finish_run(engine, run_id, outcome=outcome, report=report)
-    _print_run_header(outcome)
-    _write_reports(report, request)
+    _print_run_header(outcome, out)
+    written = _write_reports(report, request)
+    promoted = False
     if request.promote_on_pass:
         if report.decision == "pass" and outcome.status == "complete":
             store.promote_run(engine, run_id)
-            console.print(f"promoted {run_id} as the baseline of {suite.name}")
+            promoted = True
+            out.print(f"promoted {run_id} as the baseline of {suite.name}", markup=False)
         else:
-            console.print(f"not promoted: the gate decided {report.decision}")
+            out.print(f"not promoted: the gate decided {report.decision}", markup=False)
+    if request.json_output:
+        from llmmon.evals.summary import run_summary
+
+        summary = run_summary(
+            report, outcome, suite_path=str(request.suite_path), promoted=promoted,
+            rescored_baseline_id=baseline.run_id if request.rescore_baseline and baseline is not None else None,
+            reports=written,
+        )  # fmt: skip
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
     return report.exit_code
 
 
@@ -292,27 +356,31 @@ def _prices(settings: Settings) -> Any:
         return None
 
 
-def _print_run_header(outcome: Any) -> None:
+def _print_run_header(outcome: Any, out: Console) -> None:
     status = outcome.status if outcome.stop_reason is None else f"{outcome.status} ({outcome.stop_reason})"
-    console.print(
+    out.print(
         f"run {outcome.run_id}: {len(outcome.trials)}/{outcome.planned} trials, {status}; "
         f"{outcome.target_calls} target calls, {outcome.reused_outputs} stored outputs reused",
         markup=False,
     )
 
 
-def _write_reports(report: GateReport, request: RunRequest) -> None:
+def _write_reports(report: GateReport, request: RunRequest) -> dict[str, str]:
+    """Print the terminal summary and write the requested report files; returns {kind: path}."""
     from llmmon.evals.report import print_terminal, render_html, render_junit, render_markdown
 
-    print_terminal(report, console=console)
-    for path, render in (
-        (request.junit, render_junit),
-        (request.markdown, render_markdown),
-        (request.html, render_html),
+    print_terminal(report, console=request.out)
+    written: dict[str, str] = {}
+    for kind, path, render in (
+        ("junit", request.junit, render_junit),
+        ("markdown", request.markdown, render_markdown),
+        ("html", request.html, render_html),
     ):
         if path is not None:
             path.write_text(render(report), encoding="utf-8")
-            console.print(f"wrote {path}", markup=False)
+            written[kind] = str(path)
+            request.out.print(f"wrote {path}", markup=False)
+    return written
 
 
 _SUITE_ARGUMENT = typer.Argument(..., help="Suite file, e.g. evalsuites/support_bot.yaml.")
@@ -320,6 +388,10 @@ _JUNIT_OPTION = typer.Option(None, "--junit", help="Write a JUnit XML report.")
 _MARKDOWN_OPTION = typer.Option(None, "--markdown", help="Write a Markdown report (PR comment).")
 _HTML_OPTION = typer.Option(None, "--html", help="Write a self-contained HTML report.")
 _COMPARE_SUITE_OPTION = typer.Option(None, "--suite", help="Suite file for gate settings and must_pass flags.")
+_RUN_JSON_OPTION = typer.Option(
+    False, "--json", help="Print a JSON summary (run id, decision, exit code) on stdout; the report goes to stderr."
+)
+_LIST_JSON_OPTION = typer.Option(False, "--json", help="Print the runs as a JSON list (for scripts).")
 
 
 @app.command("run")
@@ -341,12 +413,14 @@ def run_command(
     markdown: Path | None = _MARKDOWN_OPTION,
     html: Path | None = _HTML_OPTION,
     db: str | None = DB_OPTION,
+    json_output: bool = _RUN_JSON_OPTION,
 ) -> None:
     """Run SUITE against its target, compare with the baseline, exit 0/1/2/3/4."""
     request = RunRequest(
         suite_path=suite, target=target, label=label, repeats=repeats, concurrency=concurrency,
         budget_usd=budget_usd, timeout_s=timeout_s, rescore=rescore, rescore_baseline=rescore_baseline,
         promote_on_pass=promote_on_pass, junit=junit, markdown=markdown, html=html, db=db,
+        json_output=json_output, progress=not json_output,
     )  # fmt: skip
     raise typer.Exit(execute_run(request))
 
@@ -393,12 +467,18 @@ def list_command(
     suite_name: str | None = typer.Option(None, "--suite", help="Only runs of this suite name."),
     limit: int = typer.Option(20, "--limit", help="How many runs, newest first."),
     db: str | None = DB_OPTION,
+    json_output: bool = _LIST_JSON_OPTION,
 ) -> None:
     """List eval runs, newest first; the baseline of each suite is marked."""
     from llmmon.evals import store
 
     with open_engine(make_settings(db)) as engine:
         runs = store.list_runs(engine, suite_name=suite_name, limit=limit)
+    if json_output:
+        from llmmon.evals.summary import run_row
+
+        typer.echo(json.dumps([run_row(run) for run in runs], ensure_ascii=False, indent=2))
+        return
     table = Table("run", "suite", "label", "status", "decision", "passed", "failed", "unscored", "cost", "baseline")
     for run in runs:
         table.add_row(

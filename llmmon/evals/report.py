@@ -20,7 +20,14 @@ from rich.table import Table
 
 from llmmon.evals.gate import CaseComparison, GateReport, MetricComparison
 
-__all__ = ["print_terminal", "render_html", "render_junit", "render_markdown", "render_terminal"]
+__all__ = [
+    "JUNIT_GATE_CLASSNAME",
+    "print_terminal",
+    "render_html",
+    "render_junit",
+    "render_markdown",
+    "render_terminal",
+]
 
 _HEADLINE = {
     "pass": "PASS",
@@ -106,24 +113,18 @@ def print_terminal(report: GateReport, *, console: Console | None = None) -> Non
             table.add_row(*_metric_row(m))
         console.print(table)
     for t in report.thresholds:
-        console.print(
-            f"threshold {t.metric} >= {t.threshold:g}: {_num(t.value)} {'ok' if t.passed else 'FAILED'}"
-        )
+        console.print(f"threshold {t.metric} >= {t.threshold:g}: {_num(t.value)} {'ok' if t.passed else 'FAILED'}")
     if report.newly_failing:
         console.print(f"[red]newly failing[/]: {', '.join(report.newly_failing)}")
     if report.newly_passing:
         console.print(f"[green]newly passing[/]: {', '.join(report.newly_passing)}")
-    failing = [
-        row for row in report.cases if row.change in ("newly_failing", "still_failing") or row.must_pass
-    ]
+    failing = [row for row in report.cases if row.change in ("newly_failing", "still_failing") or row.must_pass]
     for row in failing:
         if row.failures:
             console.print(f"  {row.case_id}: {'; '.join(row.failures[:3])}", markup=False)
     for f in report.flaky:
         tag = " (quarantined)" if f.quarantined else ""
-        console.print(
-            f"flaky {f.case_id} [{f.run}]: flip rate {f.flip_rate:.2f} {list(f.verdicts)}{tag}", markup=False
-        )
+        console.print(f"flaky {f.case_id} [{f.run}]: flip rate {f.flip_rate:.2f} {list(f.verdicts)}{tag}", markup=False)
     for d in report.fingerprint_differences:
         console.print(f"fingerprint {d.key}: {d.baseline} -> {d.candidate}", markup=False)
     if report.minimum_detectable_drop is not None:
@@ -138,8 +139,12 @@ def print_terminal(report: GateReport, *, console: Console | None = None) -> Non
 # --------------------------------------------------------------------------- JUnit
 
 
+#: The classname of the extra JUnit test case that carries the gate's decision.
+JUNIT_GATE_CLASSNAME = "llmmon.gate"
+
+
 def render_junit(report: GateReport) -> str:
-    """JUnit XML: one ``testcase`` per eval case, plus one per gating metric; CI systems show failures."""
+    """JUnit XML: one ``testcase`` per eval case, plus one for the gate's decision (classname ``llmmon.gate``)."""
     suite = ET.Element("testsuite", name=report.suite_name)
     failures = skipped = 0
     for row in report.cases:
@@ -157,13 +162,17 @@ def render_junit(report: GateReport) -> str:
             props = ET.SubElement(case, "properties")
             ET.SubElement(props, "property", name="flaky", value=str(row.flaky).lower())
             ET.SubElement(props, "property", name="quarantined", value=str(row.quarantined).lower())
-    for m in report.metrics:
-        case = ET.SubElement(suite, "testcase", classname=f"llmmon.{report.suite_name}.gate", name=m.metric)
-        if m.verdict in ("regression", "not_shown", "no_data"):
-            failure = ET.SubElement(case, "failure", message=m.verdict, type="gate")
-            failure.text = " ".join(_metric_row(m))
-            failures += 1
-    suite.set("tests", str(len(report.cases) + len(report.metrics)))
+    # One more test case than the suite has cases: the gate's own decision (classname llmmon.gate), so a
+    # CI test view shows a blocked deploy even when every case passed (e.g. insufficient evidence).
+    gate = ET.SubElement(suite, "testcase", classname=JUNIT_GATE_CLASSNAME, name="decision")
+    details = [*report.reasons, *(f"{m.metric}: {m.verdict} " + " ".join(_metric_row(m)) for m in report.metrics)]
+    if report.decision != "pass":
+        failure = ET.SubElement(gate, "failure", message=report.decision, type="gate")
+        failure.text = "\n".join(details)
+        failures += 1
+    elif details:
+        ET.SubElement(gate, "system-out").text = "\n".join(details)
+    suite.set("tests", str(len(report.cases) + 1))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
     suite.set("errors", "0")
@@ -197,16 +206,12 @@ def render_markdown(report: GateReport) -> str:
         f"Candidate: {c.cases} cases, {c.scored} scored ({_pct(c.coverage)}), pass rate {_pct(c.pass_rate)}.",
     ]
     if report.baseline is not None:
-        lines.append(
-            f"Baseline: pass rate {_pct(report.baseline.pass_rate)}; {report.compared_cases} cases compared."
-        )
+        lines.append(f"Baseline: pass rate {_pct(report.baseline.pass_rate)}; {report.compared_cases} cases compared.")
     if report.metrics:
         lines += ["", "| " + " | ".join(_METRIC_HEADERS) + " |", "|" + "---|" * len(_METRIC_HEADERS)]
         lines += ["| " + " | ".join(_md(x) for x in _metric_row(m)) + " |" for m in report.metrics]
     changed = [
-        r
-        for r in report.cases
-        if r.change in ("newly_failing", "newly_passing") or (r.must_pass and r.failures)
+        r for r in report.cases if r.change in ("newly_failing", "newly_passing") or (r.must_pass and r.failures)
     ]
     if changed:
         lines += ["", "| case | change | why |", "|---|---|---|"]
@@ -258,9 +263,7 @@ def render_html(report: GateReport) -> str:
         summary = f"{e(row.case_id)} — {e(row.change)} ({_pct(row.candidate_pass_rate)})"
         if row.must_pass:
             summary += " must_pass"
-        parts.append(
-            f"<details{'' if ok else ' open'}><summary class='{'pass' if ok else 'fail'}'>{summary}</summary>"
-        )
+        parts.append(f"<details{'' if ok else ' open'}><summary class='{'pass' if ok else 'fail'}'>{summary}</summary>")
         if row.failures:
             parts.append("<ul>" + "".join(f"<li>{e(f)}</li>" for f in row.failures) + "</ul>")
         candidate_text = _output(row, "candidate")

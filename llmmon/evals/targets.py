@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
@@ -28,6 +28,7 @@ from llmmon.evals.imports import resolve_import_path
 from llmmon.evals.suite import CallableTarget, EvalCase, HttpTarget, ModelTarget, Target, canonical_hash
 
 if TYPE_CHECKING:
+    from llmmon.knowledge.index import KnowledgeIndex
     from llmmon.prompts import Prompt
 
 __all__ = [
@@ -36,9 +37,11 @@ __all__ = [
     "HttpEvalTarget",
     "ModelEvalTarget",
     "TargetReply",
+    "TargetResponseError",
     "build_target",
     "case_input",
     "classify_error",
+    "knowledge_retriever",
     "parse_target_option",
     "reply_from",
 ]
@@ -163,19 +166,41 @@ class CallableEvalTarget:
 
 
 def _dig(document: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``data.answer``, ``choices.0.text``); a clear error names what is there."""
     current = document
+    walked: list[str] = []
     for part in dotted.split("."):
         if isinstance(current, Mapping) and part in current:
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            raise ValueError(f"the response has no field {dotted!r} (stopped at {part!r})")
+            where = ".".join(walked) or "the top level"
+            if isinstance(current, Mapping):
+                found = f"fields there: {', '.join(sorted(map(str, current))) or 'none'}"
+            elif isinstance(current, list):
+                found = f"a list of {len(current)} item(s) there"
+            else:
+                found = f"a {type(current).__name__} there"
+            raise TargetResponseError(
+                f"the response has no field {dotted!r}: no {part!r} at {where} ({found}); "
+                "set the target's response_field"
+            )
+        walked.append(part)
     return current
 
 
+class TargetResponseError(ValueError):
+    """The target answered, but not in the shape the suite expects (not JSON, no ``response_field``)."""
+
+
 class HttpEvalTarget:
-    """POST (or PUT) JSON ``{input_field: input, "variables": {...}}``; the answer is at ``response_field``."""
+    """POST (or PUT) JSON ``{input_field: input, "variables": {...}}``; the answer is at ``response_field``.
+
+    The client's read timeout is a little longer than the runner's ``timeout_s`` so that a slow
+    endpoint is reported by the runner as "timed out" (the case fails) rather than as a transport
+    error (which would be retried and counted as unreachable).
+    """
 
     is_async = False
 
@@ -184,7 +209,11 @@ class HttpEvalTarget:
         self.label = spec.url
         self.fingerprint = canonical_hash(spec.model_dump(mode="json"))
         self._owns_client = http_client is None
-        self._client = http_client if http_client is not None else httpx.Client(timeout=timeout)
+        self._client = (
+            http_client
+            if http_client is not None
+            else httpx.Client(timeout=httpx.Timeout(timeout + 5.0, connect=min(timeout, 10.0)))
+        )
 
     def call(self, case: EvalCase) -> TargetReply:
         """One request; HTTP errors raise ``httpx.HTTPStatusError`` (5xx/429 are retried by the runner)."""
@@ -192,12 +221,21 @@ class HttpEvalTarget:
         if case.variables:
             body["variables"] = case.variables
         response = self._client.request(self.spec.method, self.spec.url, json=body, headers=self.spec.headers)
-        response.raise_for_status()
+        if response.is_error:
+            response.read()
+            raise httpx.HTTPStatusError(
+                f"HTTP {response.status_code} {response.reason_phrase} from {self.spec.method} {self.spec.url}: "
+                f"{response.text[:300]!r}",
+                request=response.request,
+                response=response,
+            )
         try:
             document = response.json()
         except ValueError as exc:
-            raise ValueError(f"the response is not JSON: {response.text[:200]!r}") from exc
+            raise TargetResponseError(f"the response is not JSON: {response.text[:200]!r}") from exc
         value = _dig(document, self.spec.response_field)
+        if value is None:
+            raise TargetResponseError(f"the response field {self.spec.response_field!r} is null")
         return reply_from(value if isinstance(value, str | Mapping) else str(value))
 
     async def acall(self, case: EvalCase) -> TargetReply:
@@ -210,10 +248,17 @@ class HttpEvalTarget:
             self._client.close()
 
 
+Retriever = Callable[[str], list[dict[str, str]]]
+"""Passages for a question, as ``{"source", "text"}`` dicts (a prompt's ``passages`` variable)."""
+
+_PROVIDED = frozenset({"question", "input"})
+
+
 class ModelEvalTarget:
     """An OpenAI-compatible model answering with a prompt from ``prompts/``: gates a prompt change alone.
 
-    The prompt is rendered with ``question`` (the case's question), ``input`` and the case's
+    The prompt is rendered with ``question`` (the case's question), ``input``, ``passages`` (from
+    ``retriever``, e.g. the suite's knowledge base, when the prompt uses it) and the case's
     ``variables``; the call is traced by ``llmmon.wrap_openai`` (an ``llm`` span with usage).
     """
 
@@ -227,6 +272,7 @@ class ModelEvalTarget:
         http_client: httpx.Client | None = None,
         timeout: float = 60.0,
         api_key: str | None = None,
+        retriever: Retriever | None = None,
     ) -> None:
         import openai
 
@@ -234,6 +280,7 @@ class ModelEvalTarget:
         from llmmon.tracing.integrations.openai import wrap_openai
 
         self.spec = spec
+        self.retriever = retriever
         self.prompt: Prompt = prompt(spec.prompt, spec.prompt_version, prompts_dir=prompts_dir)
         self.label = f"model:{spec.model} prompt:{self.prompt.name}@{self.prompt.version}"
         self.fingerprint = canonical_hash(
@@ -253,9 +300,21 @@ class ModelEvalTarget:
             )
         )
 
+    def missing_variables(self, cases: Sequence[EvalCase]) -> dict[str, list[str]]:
+        """Prompt variables that some cases cannot fill, with those case ids (checked before any call)."""
+        provided = _PROVIDED | ({"passages"} if self.retriever is not None else set())
+        missing: dict[str, list[str]] = {}
+        for case in cases:
+            for name in sorted(self.prompt.variables - provided - case.variables.keys()):
+                missing.setdefault(name, []).append(case.id)
+        return missing
+
     def call(self, case: EvalCase) -> TargetReply:
         """Render the prompt for this case and ask the model."""
-        variables: dict[str, Any] = {"question": case.question, "input": case.question, **case.variables}
+        variables: dict[str, Any] = {"question": case.question, "input": case.question}
+        if "passages" in self.prompt.variables and self.retriever is not None and "passages" not in case.variables:
+            variables["passages"] = self.retriever(case.question or "")
+        variables.update(case.variables)
         wanted = {name: variables[name] for name in self.prompt.variables if name in variables}
         messages = self.prompt.render(**wanted)
         options: dict[str, Any] = {"model": self.spec.model, "messages": messages}
@@ -272,6 +331,15 @@ class ModelEvalTarget:
     def close(self) -> None:
         """Close the SDK client (an injected ``http_client`` stays the caller's)."""
         self._client.close()
+
+
+def knowledge_retriever(index: KnowledgeIndex, *, k: int = 4) -> Retriever:
+    """A retriever over a knowledge base: the ``k`` best passages, as the support prompt expects them."""
+
+    def retrieve(question: str) -> list[dict[str, str]]:
+        return [{"source": e.doc, "text": e.text} for e in index.search(question, k=k)]
+
+    return retrieve
 
 
 def parse_target_option(text: str) -> Target:
@@ -295,6 +363,7 @@ def build_target(
     prompts_dir: Path | None = None,
     http_client: httpx.Client | None = None,
     timeout: float = 60.0,
+    retriever: Retriever | None = None,
 ) -> EvalTarget:
     """The callable form of a suite's (or ``--target``'s) target; ``ConfigError`` when there is none."""
     if spec is None:
@@ -303,4 +372,4 @@ def build_target(
         return CallableEvalTarget(spec.function)
     if isinstance(spec, HttpTarget):
         return HttpEvalTarget(spec, http_client=http_client, timeout=timeout)
-    return ModelEvalTarget(spec, prompts_dir=prompts_dir, http_client=http_client, timeout=timeout)
+    return ModelEvalTarget(spec, prompts_dir=prompts_dir, http_client=http_client, timeout=timeout, retriever=retriever)

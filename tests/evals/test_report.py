@@ -51,7 +51,7 @@ def test_junit_has_one_testcase_per_case_plus_gate_metrics(report: GateReport) -
     cases = root.findall("testcase")
     assert len(cases) == 41 and root.get("tests") == "41"
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
-    assert failed == [*(f"c{i}" for i in range(8)), "c20", "pass"]
+    assert failed == [*(f"c{i}" for i in range(8)), "c20", "decision"]  # the gate: classname llmmon.gate
     assert root.get("failures") == "10"
     c20 = next(c for c in cases if c.get("name") == "c20").find("failure")
     assert c20 is not None and c20.get("message") == "must_pass failure"
