@@ -396,8 +396,10 @@ class QueueRecorder:
         prepared = None
         try:
             rows = serialise_batch(serialiser, batch, on_drop=self._drop)
-            ready = prepare_rows(rows, self._settings.database_url)
-            prepared = [ready] if ready is not None else None
+            # Remote mode (an llmmon server endpoint) sends the rows themselves: no driver parameters.
+            if not getattr(self._settings, "endpoint", None):
+                ready = prepare_rows(rows, self._settings.database_url)
+                prepared = [ready] if ready is not None else None
         except Exception:  # thread boundary: the drain thread must survive any bug
             logger.warning("llmmon: serialising a batch failed", exc_info=True)
             self._drop("writer_error", len(batch))
