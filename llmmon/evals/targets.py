@@ -281,6 +281,7 @@ class ModelEvalTarget:
 
         self.spec = spec
         self.retriever = retriever
+        self._owns_client = http_client is None
         self.prompt: Prompt = prompt(spec.prompt, spec.prompt_version, prompts_dir=prompts_dir)
         self.label = f"model:{spec.model} prompt:{self.prompt.name}@{self.prompt.version}"
         self.fingerprint = canonical_hash(
@@ -329,8 +330,10 @@ class ModelEvalTarget:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Close the SDK client (an injected ``http_client`` stays the caller's)."""
-        self._client.close()
+        """Close the SDK client, unless its ``http_client`` was injected: that one stays the caller's
+        (closing the SDK client would close it too, breaking the caller's next run)."""
+        if self._owns_client:
+            self._client.close()
 
 
 def knowledge_retriever(index: KnowledgeIndex, *, k: int = 4) -> Retriever:

@@ -59,8 +59,9 @@ def _invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _rows(db: Path) -> tuple[list[EvalRun], list[EvalResult]]:
-    engine: Engine = make_engine(f"sqlite:///{db}")
+def _rows(db: Path | str) -> tuple[list[EvalRun], list[EvalResult]]:
+    """The stored runs and results; ``db`` is a SQLite file or a database URL (the ``db_url`` fixture)."""
+    engine: Engine = make_engine(db if isinstance(db, str) else f"sqlite:///{db}")
     try:
         with Session(engine) as session:
             runs = list(session.exec(select(EvalRun).order_by(EvalRun.started_at)))  # type: ignore[arg-type]
@@ -70,9 +71,9 @@ def _rows(db: Path) -> tuple[list[EvalRun], list[EvalResult]]:
         engine.dispose()
 
 
-def test_eval_run_without_baseline_reports_absolute_results_and_how_to_promote(tmp_path: Path) -> None:
-    suite, db = _write_suite(tmp_path), tmp_path / "e.db"
-    code, output = _invoke("run", str(suite), "--db", str(db), "--label", "v1")
+def test_eval_run_without_baseline_reports_absolute_results_and_how_to_promote(tmp_path: Path, db_url: str) -> None:
+    suite, db = _write_suite(tmp_path), db_url  # SQLite and PostgreSQL
+    code, output = _invoke("run", str(suite), "--db", db, "--label", "v1")
     assert code == 0, output
     assert "no baseline for this suite" in output and "llmmon eval promote run-" in output
     runs, results = _rows(db)
@@ -95,21 +96,25 @@ def test_eval_no_baseline_must_pass_failure_exits_1(tmp_path: Path) -> None:
     assert next(r for r in results if r.case_id == "price").verdict == "failed"
 
 
-def test_eval_promote_then_regression_names_the_failing_case(tmp_path: Path) -> None:
-    suite, db = _write_suite(tmp_path, extra="gate: {thresholds: {pass: 0.99}}\n"), tmp_path / "e.db"
-    code, output = _invoke("run", str(suite), "--db", str(db), "--promote-on-pass")
+def test_eval_promote_then_regression_names_the_failing_case(tmp_path: Path, db_url: str) -> None:
+    suite, db = _write_suite(tmp_path, extra="gate: {thresholds: {pass: 0.99}}\n"), db_url  # SQLite and PostgreSQL
+    code, output = _invoke("run", str(suite), "--db", db, "--promote-on-pass")
     assert code == 0, output
     assert "promoted run-" in output
     fake_targets.WRONG_PRICES.set()
-    code, output = _invoke("run", str(suite), "--db", str(db), "--label", "v2")
+    code, output = _invoke("run", str(suite), "--db", db, "--label", "v2")
     assert code == 1, output
     assert "newly failing: price" in output
     runs, _ = _rows(db)
     assert [(r.is_baseline, r.decision) for r in runs] == [(True, "pass"), (False, "regression")]
-    code, output = _invoke("compare", runs[0].id, runs[1].id, "--db", str(db), "--suite", str(suite))
+    code, output = _invoke("compare", runs[0].id, runs[1].id, "--db", db, "--suite", str(suite))
     assert code == 1 and "newly failing: price" in output
-    code, output = _invoke("list", "--db", str(db))
+    code, output = _invoke("list", "--db", db)
     assert code == 0 and runs[1].id in output
+    code, output = _invoke("promote", runs[1].id, "--db", db)  # a later run can be promoted by id
+    assert code == 0 and f"{runs[1].id} is now the baseline of cli-suite" in output
+    runs, _ = _rows(db)
+    assert [r.is_baseline for r in runs] == [False, True]  # the previous baseline was demoted
 
 
 def test_eval_typo_in_assertion_type_exits_2_naming_file_line_field(tmp_path: Path) -> None:
