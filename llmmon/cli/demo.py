@@ -42,8 +42,9 @@ def demo_command(
     ),
     db: str | None = DB_OPTION,
     serve: bool = typer.Option(
-        False, "--serve", help="Afterwards, keep the dashboard up on http://127.0.0.1:8000 (no auth, local only)."
+        False, "--serve", help="Afterwards, keep the dashboard up on http://127.0.0.1:<port> (no auth, local only)."
     ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port of the dashboard with --serve."),
 ) -> None:
     """Run the sample support chatbot over a workload and print what llmmon recorded."""
     import llmmon
@@ -120,4 +121,4 @@ def demo_command(
     if serve:
         from llmmon.cli.serve import LOCALHOST, run_server
 
-        run_server(settings.model_copy(update={"server_no_auth": True}), host=LOCALHOST, port=8000)
+        run_server(settings.model_copy(update={"server_no_auth": True}), host=LOCALHOST, port=port)
