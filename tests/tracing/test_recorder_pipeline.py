@@ -159,3 +159,30 @@ def test_close_waits_for_both_stages(tmp_path: Path) -> None:
     assert (result.written, result.pending, result.dropped) == (152, 0, 0)
     assert not [t for t in threading.enumerate() if t.name in ("llmmon-writer", "llmmon-db")]
     assert len(span_rows(url)) == 152
+
+
+def test_bad_row_in_merged_batches_is_dropped_alone(tmp_path: Path) -> None:
+    from llmmon.tracing.context import finish_span, new_span
+
+    url = f"sqlite:///{tmp_path / 'traces.db'}"
+    configure_database(url, tmp_path / "spool", batch_size=10, db_busy_timeout_s=30)
+    _trace_many(2, "warm-up")
+    assert llmmon.flush(10).written == 2
+    lock = contextlib.ExitStack()
+    lock.enter_context(write_lock(url))
+    try:
+        _trace_many(15, "good")  # batches pile up behind the lock and are stored together
+        bad = new_span("bad")
+        assert bad is not None
+        bad.name = None  # type: ignore[assignment]  # violates NOT NULL: the database refuses this row
+        finish_span(bad)
+        _trace_many(15, "good")
+        time.sleep(0.3)
+        releaser = _release_later(lock, 0.1)
+        result = llmmon.flush(30)
+        releaser.join()
+    finally:
+        lock.close()
+    assert (result.written, result.pending, result.dropped) == (32, 0, 1)
+    assert llmmon.stats()["dropped_by_reason"] == {"rejected": 1}
+    assert sum(1 for row in span_rows(url) if row["name"] == "good") == 30
