@@ -55,15 +55,17 @@ _NUMERIC_LABELS = ("RRN", "CARD", "PHONE")
 
 
 def _has_secret_hint(text: str) -> bool:
-    # Spelled out rather than any(genexpr): this runs twice per span in the writer.
+    # Spelled out rather than any(genexpr): this runs twice per span in the writer. A hint
+    # with a rare character is looked for only where that character occurs: a one-character
+    # ``in`` is a memchr, ~20x cheaper than a substring search over the same text.
     return (
         "earer" in text
-        or "EARER" in text
+        or ("R" in text and "EARER" in text)
         or "sk-" in text
-        or "xox" in text
-        or "AKIA" in text
-        or "AIza" in text
-        or "eyJ" in text
+        or ("x" in text and "xox" in text)
+        or ("K" in text and "AKIA" in text)
+        or ("z" in text and "AIza" in text)
+        or ("J" in text and "eyJ" in text)
         or ("_" in text and any(hint in text for hint in _UNDERSCORE_HINTS))
     )
 

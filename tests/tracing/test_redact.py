@@ -27,6 +27,11 @@ from tests.tracing.conftest import configure_database, span_rows
         ("key=sk-proj-abcdefghijklmnopqrstuvwx", "key=[SECRET]"),
         ("token ghp_" + "a" * 36, "token [SECRET]"),
         ("aws AKIAABCDEFGHIJKLMNOP", "aws [SECRET]"),
+        ("AUTHORIZATION: BEARER abcdefghijkl", "AUTHORIZATION: [SECRET]"),
+        ("slack xoxb-1234567890ab", "slack [SECRET]"),
+        ("google AIza" + "a" * 35, "google [SECRET]"),
+        ("jwt eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2Q", "jwt [SECRET]"),
+        ("stripe sk_live_" + "a" * 20, "stripe [SECRET]"),
     ],
 )
 def test_redact_masks_pii(text: str, expected: str) -> None:
