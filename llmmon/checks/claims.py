@@ -2,7 +2,8 @@
 
 Claims are sentences, cut further at clause boundaries that join two statements ("; ",
 ", but ", "하지만", "...며, "). Greetings, thanks, offers of help, apologies and questions back
-to the user are not claims, and neither are fragments without a single topic word.
+to the user are not claims, and neither are markdown headings or fragments without a single
+topic word. A hard-wrapped line break inside a sentence does not end it (see :func:`unwrap`).
 
 Usage::
 
@@ -12,12 +13,13 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from llmmon.checks.terms import content_terms
 from llmmon.checks.verdicts import Claim
 
-__all__ = ["is_claim", "sentence_spans", "split_claims"]
+__all__ = ["is_claim", "sentence_spans", "split_claims", "unwrap"]
 
 # A sentence ends at . ! ? (or their full-width forms) followed by space, or at a line break.
 _ABBREVIATIONS = re.compile(
@@ -27,6 +29,13 @@ _ABBREVIATIONS = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?。！？]+[\"')\]]*(?=\s|$)|\n+")
 _BULLET = re.compile(r"\s*(?:[-*•·]|\d{1,2}[.)]|#{1,6})\s+")
+_HEADING = re.compile(r"[ \t]*#{1,6}\s")
+# A line that starts a block of its own: blank, heading, bullet, numbered item, table row, quote.
+_BLOCK_START = re.compile(r"[ \t]*(?:[|#>*•·-]|\d+[.)]\s|$)")
+_SENTENCE_FINAL = re.compile(r"[.!?。！？:;…]['\")\]*_`]*\s*$")
+_CONTINUATION = re.compile(r"[ \t]*[a-z0-9(가-힣]")
+# Hard-wrapped prose fills its lines; a list of short lines ("Monday 10 AM" / "Tuesday 10 AM") is a list.
+_MIN_WRAPPED_LINE = 40
 _MARKUP = re.compile(r"\*\*|__|`")
 _CLAUSE_BREAK = re.compile(
     r";\s+|,\s+(?=(?:but|while|whereas|although|though|however)\b)|\s+(?=(?:but|however)\s*,)"
@@ -58,6 +67,35 @@ _OFFER_INSIDE = re.compile(
     r"문의해 주세요|문의 주세요|말씀해 주세요|도와드리겠습니다|도와드릴게요|도움이 되었으면|도움이 되셨)",
     re.IGNORECASE,
 )
+
+
+def unwrap(text: str) -> str:
+    """``text`` with hard-wrapped line breaks turned into spaces (same length: offsets still hold).
+
+    A break is soft when the line before it is long, does not end a sentence, and the next line
+    continues it (starts lower-case, with a digit or in Hangul), and neither line is a heading,
+    bullet, table row or blank. Such a break inside "... on the\nthree days of Chuseok." must not
+    make "three days of Chuseok." a claim of its own.
+    """
+    if "\n" not in text:
+        return text
+    lines = text.split("\n")
+    out = [lines[0]]
+    for previous, line in itertools.pairwise(lines):
+        soft = (
+            len(previous.strip()) >= _MIN_WRAPPED_LINE
+            and not _SENTENCE_FINAL.search(previous)
+            and not _BLOCK_START.match(previous)
+            and not _BLOCK_START.match(line)
+            and bool(_CONTINUATION.match(line))
+        )
+        out.append((" " if soft else "\n") + line)
+    return "".join(out)
+
+
+def _is_heading(text: str, start: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    return bool(_HEADING.match(text, line_start))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -106,14 +144,20 @@ def is_claim(sentence: str) -> bool:
 
 
 def split_claims(answer: str) -> list[Claim]:
-    """The checkable claims of ``answer``, in order, with offsets into ``answer``."""
+    """The checkable claims of ``answer``, in order, with offsets into ``answer``.
+
+    A claim's text is ``answer[start:end]`` with any soft line break inside it as a space.
+    """
     claims: list[Claim] = []
-    for sent_start, sent_end in sentence_spans(answer):
-        for start, end in _clause_spans(answer, sent_start, sent_end):
-            filler = _LEADING_FILLER.match(answer, start, end)
+    text = unwrap(answer)
+    for sent_start, sent_end in sentence_spans(text):
+        if _is_heading(text, sent_start):
+            continue  # "## Items that cannot be returned" labels what follows; it states nothing
+        for start, end in _clause_spans(text, sent_start, sent_end):
+            filler = _LEADING_FILLER.match(text, start, end)
             if filler and filler.end() < end:
                 start = filler.end()
-            text = answer[start:end]
-            if start < end and is_claim(text):
-                claims.append(Claim(text=text, start=start, end=end))
+            claim = text[start:end]
+            if start < end and is_claim(claim):
+                claims.append(Claim(text=claim, start=start, end=end))
     return claims

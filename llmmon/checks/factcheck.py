@@ -30,8 +30,8 @@ from llmmon.checks.claims import split_claims
 from llmmon.checks.entities import KbVocabulary, entity_candidates
 from llmmon.checks.failure import classify_failure
 from llmmon.checks.polarity import is_negated, negated_words
-from llmmon.checks.quantities import Quantity, extract_quantities, is_same_value
-from llmmon.checks.segments import DAY_WORDS, Segment, SegmentCache, quantity_token, topic_terms
+from llmmon.checks.quantities import Quantity, extract_quantities, is_same_value, roles_compatible
+from llmmon.checks.segments import DAY_WORDS, Segment, SegmentCache, clause_spans, quantity_token, topic_terms
 from llmmon.checks.terms import content_terms
 from llmmon.checks.verdicts import AnswerVerdict, Claim, ClaimVerdict, Evidence, FactCheckResult
 from llmmon.checks.verifier import ClaimVerifier
@@ -58,6 +58,9 @@ _SCORE_SUPPORTED_MAX = 0.1
 _MIN_TOPIC = 1.0
 _MIN_TOPIC_SHARE = 0.3
 _SUPPORT_SLACK = 0.2
+# ... or this share of the best clause's score, for long claims (two clauses that each share ten
+# terms with a claim are equally about it when they differ by one term seen only in the line).
+_SUPPORT_SLACK_SHARE = 0.05
 _QUESTION_WEIGHT = 0.5
 _CONTEXT_WEIGHT = 0.5
 _TITLE_WEIGHT = 0.25
@@ -89,6 +92,18 @@ class _ClaimFacts:
     negated: bool
     name_terms: frozenset[str] = frozenset()  # terms of capitalised names in the claim or question
     question_quantities: tuple[Quantity, ...] = ()
+    # The days each quantity is stated for: those of its own clause ("9 AM to 6 PM on weekdays, and
+    # 10 AM to 2 PM on Saturday"), parallel to ``quantities``.
+    quantity_days: tuple[frozenset[int], ...] = ()
+
+    @property
+    def subject_words(self) -> frozenset[str]:
+        """Topic words of the claim and the question, without day and number tokens; empty when the
+        claim itself has none ("Yes, at 6 PM.", a table row): then the question alone cannot rule
+        a clause out."""
+        if not any(":" not in t for t in self.terms):
+            return frozenset()
+        return frozenset(t for t in self.terms | self.question_terms if ":" not in t)
 
 
 @dataclass
@@ -120,12 +135,60 @@ def _weighted_overlap(terms: frozenset[str], seg: Segment) -> float:
     return len(in_clause) + _CONTEXT_WEIGHT * len(in_line) + _TITLE_WEIGHT * len(in_title)
 
 
-def _about_other_days(facts: _ClaimFacts, seg: Segment) -> bool:
-    """True when the clause (or, failing that, its line) names days and none of the claim's."""
-    if not facts.days:
+def _without_units(text: str, quantities: list[Quantity]) -> str:
+    """``text`` without its durations and percentages: "one year" must not make "three years in total"
+    look on topic through the word "year"."""
+    for q in reversed(quantities):
+        if q.kind in ("duration", "percent"):
+            text = text[: q.start] + " " + text[q.end :]
+    return text
+
+
+def _about_other_days(days: frozenset[int], seg: Segment) -> bool:
+    """True when the clause (or, failing that, its line) names days and none of ``days``."""
+    if not days:
         return False
-    days = seg.days or seg.line_days
-    return bool(days) and not (days & facts.days)
+    named = seg.days or seg.line_days
+    return bool(named) and not (named & days)
+
+
+def _day_parts(text: str) -> list[tuple[int, int, frozenset[int]]]:
+    """The clauses of a claim with the days each is about; a clause naming none keeps the days of
+    the clause before it ("On Saturday we open at 11 AM, and we close at 6 PM")."""
+    parts: list[tuple[int, int, frozenset[int]]] = []
+    carried: frozenset[int] = frozenset()
+    for start, end in _list_items(text):
+        days = extract_weekdays(text[start:end]) or carried
+        carried = days
+        parts.append((start, end, days))
+    return parts
+
+
+_LIST_COMMA = re.compile(r",\s+(?!(?:and|or|및|와|과)\b)")
+
+
+def _list_items(text: str) -> list[tuple[int, int]]:
+    """The claim's clauses, cut further at commas ("평일 오전 9시~오후 6시, 토요일 오전 10시~오후 2시")."""
+    spans: list[tuple[int, int]] = []
+    for start, end in clause_spans(text):
+        cursor = start
+        for match in _LIST_COMMA.finditer(text, start, end):
+            spans.append((cursor, match.start()))
+            cursor = match.end()
+        spans.append((cursor, end))
+    return spans
+
+
+def _quantity_days(text: str, quantities: list[Quantity], days: frozenset[int]) -> tuple[frozenset[int], ...]:
+    """For each quantity, the days its own clause names (all of the claim's when that is not clear)."""
+    if len(days) < 2 or not quantities:
+        return tuple(days for _ in quantities)
+    parts = _day_parts(text)
+    found: list[frozenset[int]] = []
+    for quantity in quantities:
+        own = next((d for a, b, d in parts if a <= quantity.start < b), frozenset())
+        found.append(own or days)
+    return tuple(found)
 
 
 class FactChecker:
@@ -218,8 +281,9 @@ class FactChecker:
         return _ClaimFacts(
             name_terms=names,
             question_quantities=asked,
+            quantity_days=_quantity_days(claim.text, quantities, days),
             claim=claim,
-            terms=topic_terms(claim.text, [], days),
+            terms=topic_terms(_without_units(claim.text, quantities), [], days),
             question_terms=question_terms - content_terms(claim.text),
             quantities=quantities,
             days=days,
@@ -244,49 +308,100 @@ class FactChecker:
         return pairs
 
     @staticmethod
-    def _topic(
-        facts: _ClaimFacts, seg: Segment, extra: frozenset[str] = frozenset(), *, with_days: bool = True
-    ) -> float:
-        """How much of the claim's topic a clause shares: clause terms count 1, line/title terms 0.5."""
+    def _terms_for(
+        facts: _ClaimFacts, extra: frozenset[str] = frozenset(), *, days: frozenset[int] | None = None
+    ) -> frozenset[str]:
+        """The claim's topic terms plus ``extra``, with its day tokens replaced by ``days`` when given."""
         terms = facts.terms | extra
-        if not with_days:
-            terms = frozenset(t for t in terms if not t.startswith("day:"))
+        if days is not None:
+            terms = frozenset(t for t in terms if not t.startswith("day:")) | {f"day:{d}" for d in days}
+        return terms
+
+    @staticmethod
+    def _topic(facts: _ClaimFacts, seg: Segment, terms: frozenset[str]) -> float:
+        """How much of the claim's topic a clause shares: clause terms count 1, line/title terms 0.5."""
         score = _weighted_overlap(terms, seg)
         if facts.question_terms:
             score += _QUESTION_WEIGHT * _weighted_overlap(facts.question_terms, seg)
         return score
 
-    def _enough_topic(self, facts: _ClaimFacts, best: float, extra: int = 0) -> bool:
-        size = len(facts.terms) + extra + _QUESTION_WEIGHT * len(facts.question_terms)
-        return best >= _MIN_TOPIC and best >= _MIN_TOPIC_SHARE * size
+    @staticmethod
+    def _enough_topic(facts: _ClaimFacts, best: float, size: int) -> bool:
+        needed = size + _QUESTION_WEIGHT * len(facts.question_terms)
+        return best >= _MIN_TOPIC and best >= _MIN_TOPIC_SHARE * needed
+
+    @staticmethod
+    def _subject(facts: _ClaimFacts, seg: Segment) -> float:
+        """How much of the claim's subject -- its words, not its days and numbers -- a clause (its line,
+        its heading) names: "customer service" on Saturday is not "the store" on Saturday."""
+        words = frozenset(t for t in facts.terms if ":" not in t)
+        if not words:
+            return 0.0  # "| Wednesday | 10:00 AM – 9:00 PM |": nothing to tell subjects apart by
+        score = _weighted_overlap(words, seg)
+        asked = frozenset(t for t in facts.question_terms if ":" not in t)
+        if asked:
+            score += _QUESTION_WEIGHT * _weighted_overlap(asked, seg)
+        return score
+
+    @staticmethod
+    def _same_subject(subject: frozenset[str], seg: Segment) -> bool:
+        """A clause is about the claim's subject only if it (its line or its heading) shares a topic
+        *word* with the claim or the question: a day and a time alone do not make an order cut-off
+        ("after 2 PM on Sunday") about the store's Sunday hours."""
+        return not subject or bool(subject & (seg.line_words | seg.title_terms))
 
     def _check_quantity(
-        self, facts: _ClaimFacts, quantity: Quantity, pairs: list[tuple[Evidence, Segment]]
+        self, facts: _ClaimFacts, position: int, pairs: list[tuple[Evidence, Segment]]
     ) -> tuple[str, Evidence, Segment, list[Quantity]] | None:
-        """('supported'|'contradicted', evidence, clause, its values) or None when nothing is on topic."""
+        """('supported'|'contradicted', evidence, clause, its values) or None when nothing is on topic.
+
+        The quantity is compared with the clauses about the days its own clause names, about the
+        claim's subject, that state a value of the same kind -- and, for a clock time, the same end
+        of the span (an opening time is not compared with a closing time)."""
+        quantity = facts.quantities[position]
+        days = facts.quantity_days[position] if facts.quantity_days else facts.days
         others = frozenset(quantity_token(q) for q in facts.quantities if q is not quantity)
+        terms = self._terms_for(facts, others, days=days)
+        subject = facts.subject_words
         candidates = [
-            (self._topic(facts, seg, others), item, seg)
+            (self._topic(facts, seg, terms), item, seg)
             for item, seg in pairs
-            if any(q.key == quantity.key for q in seg.quantities) and not _about_other_days(facts, seg)
+            if any(q.key == quantity.key and roles_compatible(quantity, q) for q in seg.quantities)
+            and not _about_other_days(days, seg)
+            and self._same_subject(subject, seg)
         ]
         if not candidates:
             return None
         best = max(score for score, _, _ in candidates)
-        if not self._enough_topic(facts, best, len(others)):
+        if not self._enough_topic(facts, best, len(terms)):
             return None
+        # The subject's words count twice: a clause about the store on Saturday that shares the
+        # claim's day and numbers must not outrank the customer-service clause the claim is about.
+        candidates = [(score + self._subject(facts, seg), item, seg) for score, item, seg in candidates]
+        best = max(score for score, _, _ in candidates)
+        slack = max(_SUPPORT_SLACK, _SUPPORT_SLACK_SHARE * best)
         for score, item, seg in sorted(candidates, key=lambda c: -c[0]):
-            if score >= best - _SUPPORT_SLACK and any(is_same_value(quantity, q) for q in seg.quantities):
-                return "supported", item, seg, [q for q in seg.quantities if is_same_value(quantity, q)]
-        score, item, seg = max(candidates, key=lambda c: c[0])
-        return "contradicted", item, seg, [q for q in seg.quantities if q.key == quantity.key]
+            same = [q for q in seg.quantities if is_same_value(quantity, q) and roles_compatible(quantity, q)]
+            if score >= best - slack and same:
+                return "supported", item, seg, same
+        # The most specific clause: the best topic, then the one naming the quantity's own days.
+        score, item, seg = max(candidates, key=lambda c: (c[0], bool(c[2].days & days)))
+        return (
+            "contradicted",
+            item,
+            seg,
+            [q for q in seg.quantities if q.key == quantity.key and roles_compatible(quantity, q)],
+        )
 
     def _check_days(
         self, facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]
     ) -> tuple[str, Evidence, Segment] | None:
-        candidates = [(self._topic(facts, seg, with_days=False), item, seg) for item, seg in pairs if seg.days]
+        terms = self._terms_for(facts, days=frozenset())
+        candidates = [(self._topic(facts, seg, terms), item, seg) for item, seg in pairs if seg.days]
         # Only clauses of the claim's polarity: "closed on Sunday" says nothing against "open Monday to Friday".
-        good = [c for c in candidates if self._enough_topic(facts, c[0]) and c[2].negated == facts.negated]
+        good = [
+            c for c in candidates if self._enough_topic(facts, c[0], len(facts.terms)) and c[2].negated == facts.negated
+        ]
         if not good:
             return None
         named = frozenset().union(*(seg.days or seg.line_days for _, _, seg in good))
@@ -314,7 +429,7 @@ class FactChecker:
             return None
         scored: list[tuple[float, Evidence, Segment]] = []
         for item, seg in pairs:
-            if _about_other_days(facts, seg):
+            if _about_other_days(facts.days, seg):
                 continue
             shared = _weighted_overlap(terms, seg)
             if len(terms & seg.words) >= min_shared:
@@ -325,12 +440,21 @@ class FactChecker:
         best = max(share for share, _, _ in scored)
         close = [(s, item, seg) for s, item, seg in scored if s >= best - 0.15]
         same = [c for c in close if c[2].negated == facts.negated]
+
+        def specific(c: tuple[float, Evidence, Segment]) -> tuple[float, int]:
+            # Ties go to the clause that adds the fewest words the claim does not state: "일요일은
+            # 휴무입니다" over "일요일에는 고객센터가 운영하지 않습니다" for a claim about opening.
+            return c[0], -len(c[2].words - terms)
+
         if same:
-            share, item, seg = max(same, key=lambda c: c[0])
+            share, item, seg = max(same, key=specific)
             return "agrees", item, seg, share - 0.5 * bool(facts.days & seg.days)
-        share, item, seg = max(close, key=lambda c: c[0])
+        share, item, seg = max(close, key=specific)
         share -= 0.5 * bool(facts.days & seg.days)
-        if share < 0.6 or seg.conditional_negation or (facts.quantities and not seg.quantities):
+        # A clause that denies the claim's own days outright ("closed on Sunday") needs no numbers to
+        # contradict "opens at 10 AM on Sunday"; any other needs numbers to be about the same thing.
+        denies_the_days = bool(facts.days) and facts.days <= seg.days
+        if share < 0.6 or seg.conditional_negation or (facts.quantities and not seg.quantities and not denies_the_days):
             return None
         return "flipped", item, seg, share
 
@@ -350,8 +474,23 @@ class FactChecker:
         supports: list[tuple[Evidence, Segment]] = []
         on_topic = False
         unsettled: list[Quantity] = []
-        for quantity in facts.quantities:
-            found = self._check_quantity(facts, quantity, pairs)
+        polarity_of: list[tuple[str, Evidence, Segment, float] | None] = []
+
+        def polarity() -> tuple[str, Evidence, Segment, float] | None:
+            if not polarity_of:
+                polarity_of.append(self._polarity(facts, pairs))
+            return polarity_of[0]
+
+        def same_day_flip() -> _Outcome | None:
+            """A clause that says the opposite about the claim's own day ("일요일은 휴무입니다" against
+            "일요일에는 오전 10시에 문을 엽니다") is the most specific evidence there is."""
+            found = polarity() if facts.days else None
+            if found is None or found[0] != "flipped" or not (found[2].days & facts.days):
+                return None
+            return self._flipped(facts, found[1], found[2])
+
+        for position, quantity in enumerate(facts.quantities):
+            found = self._check_quantity(facts, position, pairs)
             if found is not None and found[0] == "contradicted" and not self._contradiction_holds(facts, found):
                 found = None  # kb_scope="open": a passage about another subject says nothing about this one
             if found is None:
@@ -362,9 +501,12 @@ class FactChecker:
             if status == "contradicted":
                 stated = ", ".join(q.text for q in values)
                 reason = f"the claim says {quantity.text!r}; the knowledge base says {stated!r} here"
-                return self._contradicted(claim, item, seg, reason, "quantity")
+                return same_day_flip() or self._contradicted(claim, item, seg, reason, "quantity")
             supports.append((item, seg))
-        if facts.days:
+        backed_days = (
+            frozenset().union(*(seg.days or seg.line_days for _, seg in supports)) if supports else frozenset()
+        )
+        if facts.days and not facts.days <= backed_days:
             day_result = self._check_days(facts, pairs)
             if day_result is not None and day_result[0] == "contradicted" and not self._anchored(facts, day_result[2]):
                 day_result = None
@@ -373,18 +515,14 @@ class FactChecker:
                 status, item, seg = day_result
                 if status == "contradicted":
                     reason = "the knowledge base states this for other days of the week"
-                    return self._contradicted(claim, item, seg, reason, "day")
+                    return same_day_flip() or self._contradicted(claim, item, seg, reason, "day")
                 supports.append((item, seg))
-        polarity = self._check_polarity(facts, pairs)
-        if polarity is not None and polarity[0] == "flipped" and not self._flip_is_specific(facts, polarity[2]):
-            polarity = None
-        if polarity is not None:
+        flip = polarity()
+        if flip is not None:
             on_topic = True
-            status, item, seg, share = polarity
+            status, item, seg, share = flip
             if status == "flipped":
-                said = "denies" if facts.negated else "asserts"
-                reason = f"the claim {said} what the knowledge base states the opposite of"
-                return self._contradicted(claim, item, seg, reason, "polarity")
+                return self._flipped(facts, item, seg)
             if share >= 0.75:
                 supports.append((item, seg))
         if unsettled:
@@ -414,6 +552,19 @@ class FactChecker:
         )
         verdict = ClaimVerdict(claim, "unverifiable", "deterministic", tuple(evidence[:3]), reason)
         return _Outcome(verdict, _SCORE_UNVERIFIABLE_MAX * (1 - coverage), on_topic=on_topic)
+
+    def _polarity(
+        self, facts: _ClaimFacts, pairs: list[tuple[Evidence, Segment]]
+    ) -> tuple[str, Evidence, Segment, float] | None:
+        found = self._check_polarity(facts, pairs)
+        if found is not None and found[0] == "flipped" and not self._flip_is_specific(facts, found[2]):
+            return None
+        return found
+
+    def _flipped(self, facts: _ClaimFacts, item: Evidence, seg: Segment) -> _Outcome:
+        said = "denies" if facts.negated else "asserts"
+        reason = f"the claim {said} what the knowledge base states the opposite of"
+        return self._contradicted(facts.claim, item, seg, reason, "polarity")
 
     # -- kb_scope="open": a contradiction needs a passage about the same subject ---------------
 

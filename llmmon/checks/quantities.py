@@ -14,17 +14,35 @@ Kinds and their normalised ``value``/``unit``:
     duration  days (hours are 1/24 day), unit "days"
     measure   the number, unit = lower-cased unit (gb, mah, inch, w, ...)
     count     the number, unit = the counted noun (stores, items, 곳, 개, ...) or the label ("exit 4")
+
+A clock time also gets a ``role`` when its wording says which end of a span it is: ``"start"``
+("from 10 AM", "opens at 10 AM", the first end of "10 AM – 8 PM", "오전 10시부터", "10시에 문을
+열고") or ``"end"`` ("until 9 PM", "closes at 6 PM", "오후 8시까지", "6시에 닫습니다"). An
+opening time is never compared with a closing time (:func:`roles_compatible`): "open until 9 PM
+on Wednesday" says nothing about when the store opens on Wednesday. A duration that is added to
+another ("one or two extra days", "another 3 to 7 days", "1~2일이 더 걸립니다") has the role
+``"extra"`` and is only compared with other extra durations.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["Quantity", "QuantityKind", "extract_quantities", "is_same_value", "parse_number"]
+__all__ = [
+    "Quantity",
+    "QuantityKind",
+    "Role",
+    "extract_quantities",
+    "is_same_value",
+    "parse_number",
+    "roles_compatible",
+]
 
 QuantityKind = Literal["money", "percent", "time", "date", "year", "duration", "measure", "count"]
+Role = Literal["start", "end", "extra"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +57,7 @@ class Quantity:
     text: str
     approximate: bool = False
     alt_value: float | None = None  # a second reading, e.g. 21:00 for an ambiguous "9시"
+    role: Role | None = None  # which end of a span a clock time is; "extra" for "two extra days"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -219,6 +238,26 @@ _TIME_KO = re.compile(
     r"(?:(?P<ap>오전|오후|아침|낮|저녁|밤|새벽)\s?)?(?P<h>\d{1,2})\s?시(?!간|대|즌|작|청|장)"
     r"(?:\s?(?P<m>\d{1,2})\s?분|\s?(?P<half>반))?"
 )
+# "10~21시", "9-18시": the first hour of a Korean range written once with 시.
+_TIME_KO_COMPACT = re.compile(
+    r"(?:(?P<ap>오전|오후|아침|낮|저녁|밤|새벽)\s?)?(?P<h>\d{1,2})(?=\s?[~\-–—]\s?(?:(?:오전|오후|아침|낮|저녁|밤|새벽)\s?)?\d{1,2}\s?시(?!간))"
+)
+# What makes a clock time the start or the end of a span, before it (English) or after it (Korean).
+_START_BEFORE = re.compile(
+    r"\b(?:from|opens?|opening|opened|starts?|starting|begins?|beginning|open(?:s|ing)? (?:up|its doors))"
+    r"(?:\s+(?:at|from))?\s*$",
+    re.IGNORECASE,
+)
+_END_BEFORE = re.compile(
+    r"\b(?:until|till|til|to|through|thru|closes?|closing|closed|ends?|ending|finish(?:es)?)(?:\s+at)?\s*$",
+    re.IGNORECASE,
+)
+_START_AFTER = re.compile(r"^\s*(?:부터|에\s?(?:문을\s?)?(?:열|엽|오픈|개점|시작))")
+_END_AFTER = re.compile(r"^\s*(?:까지|에\s?(?:문을\s?)?(?:닫|마감|종료|폐점|끝))")
+_EXTRA_INSIDE = re.compile(r"\b(?:extra|more|additional|further)\b", re.IGNORECASE)
+_EXTRA_BEFORE = re.compile(r"\b(?:another|an additional|an extra|additional|extra)\s*$", re.IGNORECASE)
+_EXTRA_AFTER = re.compile(r"^(?:이|가)?\s?더\b|^\s*(?:more|extra|additional|longer)\b", re.IGNORECASE)
+_RANGE_JOIN = re.compile(r"^\s*(?:[-–—~]|to|until|till|through|thru|부터)\s*$", re.IGNORECASE)
 _MONTHS = {
     "january": 1,
     "february": 2,
@@ -396,6 +435,51 @@ def _percent(col: _Collector) -> None:
             col.add("percent", value, "%", m.start(), m.end())
 
 
+def _korean_clock(hour: int, minute: int, period: str | None) -> tuple[float, float | None] | None:
+    """Minutes since midnight of a Korean clock time, and the afternoon reading of a bare "9시"."""
+    if hour > 24 or minute > 59:
+        return None
+    alt: float | None = None
+    if (period in ("오후", "저녁", "밤") and hour < 12) or (period == "낮" and hour < 6):
+        hour += 12
+    elif period in ("오전", "아침", "새벽") and hour == 12:
+        hour = 0
+    elif period is None and 1 <= hour < 12:
+        alt = (hour + 12) * 60 + minute  # "9시" is 9:00 or 21:00
+    return (hour % 24) * 60 + minute, alt
+
+
+def _with_roles(text: str, found: list[Quantity]) -> list[Quantity]:
+    """``found`` with the role its wording gives each clock time and duration (see the module doc)."""
+    roles: dict[int, Role] = {}
+    for q in found:
+        if q.kind == "duration" and (
+            _EXTRA_INSIDE.search(q.text)
+            or _EXTRA_BEFORE.search(text[max(0, q.start - 12) : q.start])
+            or _EXTRA_AFTER.match(text[q.end : q.end + 6])
+        ):
+            roles[id(q)] = "extra"
+    extra_starts = {q.start for q in found if roles.get(id(q)) == "extra"}
+    for q in found:  # the low end of "another 3 to 7 days" starts where the range does
+        if q.kind == "duration" and q.start in extra_starts:
+            roles[id(q)] = "extra"
+    times = [q for q in found if q.kind == "time"]
+    for first, second in itertools.pairwise(times):
+        if first.end <= second.start and _RANGE_JOIN.match(text[first.end : second.start]):
+            roles[id(first)], roles[id(second)] = "start", "end"
+    for q in times:
+        if id(q) in roles:
+            continue
+        before, after = text[max(0, q.start - 30) : q.start], text[q.end : q.end + 12]
+        if _START_BEFORE.search(before) or _START_AFTER.match(after):
+            roles[id(q)] = "start"
+        elif _END_BEFORE.search(before) or _END_AFTER.match(after):
+            roles[id(q)] = "end"
+    if not roles:
+        return found
+    return [replace(q, role=roles[id(q)]) if id(q) in roles else q for q in found]
+
+
 def _times(col: _Collector) -> None:
     text = col.text
     for m in _TIME_EN.finditer(text):
@@ -409,18 +493,13 @@ def _times(col: _Collector) -> None:
         word = (m.group("w") or m.group("k") or "").lower()
         col.add("time", 0 if word in ("midnight", "자정") else 720, "clock", m.start(), m.end())
     for m in _TIME_KO.finditer(text):
-        hour, minute = int(m.group("h")), int(m.group("m") or (30 if m.group("half") else 0))
-        if hour > 24 or minute > 59:
-            continue
-        period = m.group("ap")
-        alt: float | None = None
-        if (period in ("오후", "저녁", "밤") and hour < 12) or (period == "낮" and hour < 6):
-            hour += 12
-        elif period in ("오전", "아침", "새벽") and hour == 12:
-            hour = 0
-        elif period is None and 1 <= hour < 12:
-            alt = (hour + 12) * 60 + minute  # "9시" is 9:00 or 21:00
-        col.add("time", (hour % 24) * 60 + minute, "clock", m.start(), m.end(), alt=alt)
+        reading = _korean_clock(int(m.group("h")), int(m.group("m") or (30 if m.group("half") else 0)), m.group("ap"))
+        if reading is not None:
+            col.add("time", reading[0], "clock", m.start(), m.end(), alt=reading[1])
+    for m in _TIME_KO_COMPACT.finditer(text):
+        reading = _korean_clock(int(m.group("h")), 0, m.group("ap"))
+        if reading is not None:
+            col.add("time", reading[0], "clock", m.start(), m.end(), alt=reading[1])
     for m in _TIME_24.finditer(text):
         col.add("time", int(m.group("h")) * 60 + int(m.group("m")), "clock", m.start(), m.end())
 
@@ -529,7 +608,15 @@ def extract_quantities(text: str) -> list[Quantity]:
     _years(col)
     _measures(col)
     _counts(col)
-    return sorted(col.found, key=lambda q: q.start)
+    return _with_roles(text, sorted(col.found, key=lambda q: q.start))
+
+
+def roles_compatible(claim: Quantity, evidence: Quantity) -> bool:
+    """False for a start time against an end time ("opens at 10 AM" vs "until 9 PM") and for an
+    added duration against a total one ("one or two extra days" vs "3 to 5 business days")."""
+    if "extra" in (claim.role, evidence.role):
+        return claim.role == evidence.role
+    return claim.role is None or evidence.role is None or claim.role == evidence.role
 
 
 def is_same_value(claim: Quantity, evidence: Quantity) -> bool:

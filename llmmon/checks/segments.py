@@ -13,6 +13,7 @@ import itertools
 import re
 import weakref
 from collections import OrderedDict
+from dataclasses import replace
 from threading import Lock
 from typing import Any, ClassVar
 
@@ -22,7 +23,15 @@ from llmmon.checks.quantities import Quantity, extract_quantities
 from llmmon.checks.terms import content_terms
 from llmmon.checks.weekdays import extract_weekdays
 
-__all__ = ["DAY_WORDS", "Segment", "SegmentCache", "quantity_token", "segment_passage", "topic_terms"]
+__all__ = [
+    "DAY_WORDS",
+    "Segment",
+    "SegmentCache",
+    "clause_spans",
+    "quantity_token",
+    "segment_passage",
+    "topic_terms",
+]
 
 # Day names are compared as days ("day:6"), not as words.
 DAY_WORDS = frozenset(
@@ -124,6 +133,7 @@ class Segment:
         "_line",
         "_negated",
         "_quantities",
+        "_sentence",
         "_terms",
         "end",
         "start",
@@ -132,11 +142,14 @@ class Segment:
         "words",
     )
 
-    def __init__(self, start: int, end: int, text: str, line: _Line, title_terms: frozenset[str]) -> None:
+    def __init__(
+        self, start: int, end: int, text: str, line: _Line, title_terms: frozenset[str], sentence: list[Segment]
+    ) -> None:
         self.start = start
         self.end = end
         self.text = text
         self._line = line
+        self._sentence = sentence  # the clauses of its sentence, itself included
         self.title_terms = title_terms  # of the passage's heading path
         self.words = content_terms(text) - DAY_WORDS  # topic terms without day and quantity tokens
         self._quantities: tuple[Quantity, ...] | None = None
@@ -158,10 +171,7 @@ class Segment:
             else:
                 shift = self.start
                 self._quantities = tuple(
-                    Quantity(
-                        q.kind, q.value, q.unit, q.start + shift, q.end + shift, q.text, q.approximate, q.alt_value
-                    )
-                    for q in extract_quantities(self.text)
+                    replace(q, start=q.start + shift, end=q.end + shift) for q in extract_quantities(self.text)
                 )
         return self._quantities
 
@@ -185,11 +195,15 @@ class Segment:
 
     @property
     def context_terms(self) -> frozenset[str]:
-        """Terms of the whole line (days as ``day:N``)."""
+        """Terms of the whole line (days as ``day:N``), plus the quantities of the clause's own
+        sentence: a claim's *other* numbers stated in the clause next door ("within 14 days of
+        delivery; a 10% restocking fee is deducted") tell which clause it is about, while a
+        paragraph's other sentences hold numbers about other things."""
         if self._context_terms is None:
-            days = self._line.days
-            words = self._line.words
-            self._context_terms = words.union(f"day:{d}" for d in days) if days else words
+            line = self._line
+            tokens = [f"day:{d}" for d in line.days]
+            tokens.extend(quantity_token(q) for seg in self._sentence for q in seg.quantities)
+            self._context_terms = line.words.union(tokens) if tokens else line.words
         return self._context_terms
 
     @property
@@ -219,6 +233,12 @@ def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each clause of ``text``, cut where passages are cut (sentences, then "; ",
+    ", and", "...까지, ")."""
+    return [span for start, end in sentence_spans(text) for span in _clauses(text, start, end)]
+
+
 def _unwrap(text: str) -> str:
     """``text`` with hard-wrapped line breaks turned into spaces (same length, so offsets still hold).
 
@@ -245,8 +265,10 @@ def segment_passage(text: str, *, title: str = "") -> tuple[Segment, ...]:
         if stripped and not set(stripped) <= _TABLE_RULE:
             line = _Line(raw)
             for sent_start, sent_end in sentence_spans(raw):
+                sentence: list[Segment] = []
                 for a, b in _clauses(raw, sent_start, sent_end):
-                    line.clauses.append(Segment(line_start + a, line_start + b, raw[a:b], line, title_terms))
+                    sentence.append(Segment(line_start + a, line_start + b, raw[a:b], line, title_terms, sentence))
+                line.clauses.extend(sentence)
             segments.extend(line.clauses)
         line_start = line_end + 1
     return tuple(segments)

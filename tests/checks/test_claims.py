@@ -70,3 +70,26 @@ def test_weekdays_ranges_and_groups() -> None:
     assert extract_weekdays("월요일부터 금요일까지") == frozenset(range(5))
     assert extract_weekdays("open on weekends") == frozenset({5, 6})
     assert extract_weekdays("the sun is out") == frozenset()
+
+
+def test_split_claims_joins_hard_wrapped_lines_and_skips_headings() -> None:
+    answer = (
+        "## Public holidays\n"
+        "The store is closed on New Year's Day, on the three days of Seollal and on the\n"
+        "three days of Chuseok. Other holidays keep Saturday hours.\n"
+        "Monday 10 AM\n"
+        "Tuesday 10 AM"
+    )
+    claims = split_claims(answer)
+    assert [c.text for c in claims] == [
+        "The store is closed on New Year's Day, on the three days of Seollal and on the three days of Chuseok.",
+        "Other holidays keep Saturday hours.",
+        "Monday 10 AM",
+        "Tuesday 10 AM",
+    ]
+    for claim in claims:  # offsets hold: only the soft line break became a space
+        assert answer[claim.start : claim.end].replace("\n", " ") == claim.text
+    korean = (
+        "영업일 기준 10일 이내에 도착하지 않은 택배는 분실로 간주하며 대체 상품을 보내드리는 택배는\n분실로 처리됩니다."
+    )
+    assert len(split_claims(korean)) == 1

@@ -113,3 +113,26 @@ def test_years_dates_and_times_are_compared_exactly() -> None:
     (t5,) = extract_quantities("at 5:05 PM")
     (t5b,) = extract_quantities("at 5 PM")
     assert not is_same_value(t5, t5b)
+
+
+def test_clock_time_roles_ranges_and_korean_compact_range() -> None:
+    from llmmon.checks.quantities import roles_compatible
+
+    def roles(text: str) -> list[tuple[float, str | None]]:
+        return [(q.value, q.role) for q in extract_quantities(text) if q.kind in ("time", "duration")]
+
+    assert roles("open from 10 AM to 8 PM, and until 9 PM on Friday") == [(600, "start"), (1200, "end"), (1260, "end")]
+    assert roles("Wednesday: 10:00 AM – 9:00 PM.") == [(600, "start"), (1260, "end")]
+    assert roles("opens at 11 AM and closes at 6 PM") == [(660, "start"), (1080, "end")]
+    assert roles("토요일에는 오전 11시에 문을 열고 오후 6시에 닫습니다.") == [(660, "start"), (1080, "end")]
+    assert roles("오전 9시부터 오후 6시까지") == [(540, "start"), (1080, "end")]
+    assert [v for v, _ in roles("평일 10~21시 운영")] == [600, 1260]
+    assert roles("orders placed before 2 PM") == [(840, None)]
+    assert roles("takes one or two extra days") == [(1, "extra"), (2, "extra")]
+    assert roles("제주도는 1~2일이 더 걸립니다") == [(1, "extra"), (2, "extra")]
+    opens, closes = extract_quantities("opens at 10 AM and closes at 10 AM")
+    bare = extract_quantities("at 10 AM")[0]
+    assert not roles_compatible(opens, closes)
+    assert roles_compatible(bare, opens) and roles_compatible(closes, bare)
+    plain, extra = extract_quantities("3 days")[0], extract_quantities("3 extra days")[0]
+    assert not roles_compatible(plain, extra) and not roles_compatible(extra, plain)
