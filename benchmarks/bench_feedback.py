@@ -26,12 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from llmmon.server.keys import create_key
+from llmmon.storage.engine import make_engine
+from llmmon.storage.migrate import upgrade_database
+
 SERVER = r"""
 import sys, uvicorn
 from llmmon.config import Settings
 from llmmon.server.app import create_app
 from llmmon.server.feedback_writer import FeedbackWriter
-settings = Settings(database_url=sys.argv[1], server_no_auth=True, feedback_rate_per_token=0)
+settings = Settings(database_url=sys.argv[1], server_no_auth=sys.argv[4] == "none", feedback_rate_per_token=0)
 app = create_app(settings, freeze_gc=True)
 if sys.argv[3] == "per-request":
     app.state.feedback_writer = FeedbackWriter(app.state.engine, max_batch=1)
@@ -53,13 +59,15 @@ function init(args)
   counter = 0
   failed = 0
   prefix = args[2] .. tid .. "x"
+  headers = {["Content-Type"] = "application/json"}
+  if args[3] ~= nil and args[3] ~= "" then headers["Authorization"] = "Bearer " .. args[3] end
   ackfile = io.open(args[1] .. "/ack-" .. tid .. ".txt", "w")
   ackfile:setvbuf("line")
 end
 function request()
   counter = counter + 1
   local body = '{"trace_id":"' .. prefix .. counter .. '","value":"down","user_id":"bench"}'
-  return wrk.format("POST", "/v1/feedback", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/v1/feedback", headers, body)
 end
 function response(status, headers, body)
   if status == 200 then
@@ -99,14 +107,16 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.1)
 
 
-def _wrk(port: int, *, duration: float, connections: int, threads: int, workdir: Path, prefix: str) -> dict[str, float]:
+def _wrk(
+    port: int, *, duration: float, connections: int, threads: int, workdir: Path, prefix: str, key: str
+) -> dict[str, float]:
     script = workdir / "feedback.lua"
     script.write_text(WRK_SCRIPT)
     acks = workdir / f"acks-{prefix}"
     acks.mkdir()
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
-        "-s", str(script), f"http://127.0.0.1:{port}", "--", str(acks), prefix,
+        "-s", str(script), f"http://127.0.0.1:{port}", "--", str(acks), prefix, key,
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
@@ -123,10 +133,13 @@ def _wrk(port: int, *, duration: float, connections: int, threads: int, workdir:
     }
 
 
-async def _python_connection(port: int, prefix: str, stop_at: float, latencies: list[float], acked: list[str]) -> int:
+async def _python_connection(
+    port: int, prefix: str, key: str, stop_at: float, latencies: list[float], acked: list[str]
+) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
     counter = 0
+    auth = f"Authorization: Bearer {key}\r\n".encode() if key else b""
     try:
         while time.perf_counter() < stop_at:
             counter += 1
@@ -134,6 +147,7 @@ async def _python_connection(port: int, prefix: str, stop_at: float, latencies: 
             body = json.dumps({"trace_id": trace_id, "value": "down", "user_id": "bench"}).encode()
             request = (
                 b"POST /v1/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + auth
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
@@ -152,14 +166,14 @@ async def _python_connection(port: int, prefix: str, stop_at: float, latencies: 
     return errors
 
 
-async def _python_load(port: int, *, duration: float, connections: int, prefix: str) -> dict[str, float]:
+async def _python_load(port: int, *, duration: float, connections: int, prefix: str, key: str) -> dict[str, float]:
     latencies: list[float] = []
     acked: list[str] = []
     started = time.perf_counter()
     errors = await asyncio.wait_for(
         asyncio.gather(
             *(
-                _python_connection(port, f"{prefix}{c}x", started + duration, latencies, acked)
+                _python_connection(port, f"{prefix}{c}x", key, started + duration, latencies, acked)
                 for c in range(connections)
             )
         ),
@@ -178,29 +192,35 @@ async def _python_load(port: int, *, duration: float, connections: int, prefix: 
     }
 
 
-def _python_generator(port: int, *, duration: float, connections: int, prefix: str) -> dict[str, float]:
+def _python_generator(port: int, *, duration: float, connections: int, prefix: str, key: str) -> dict[str, float]:
+    load = _python_load(port, duration=duration, connections=connections, prefix=prefix, key=key)
     try:
         import uvloop
-
-        return uvloop.run(_python_load(port, duration=duration, connections=connections, prefix=prefix))
     except ImportError:
-        return asyncio.run(_python_load(port, duration=duration, connections=connections, prefix=prefix))
+        return asyncio.run(load)
+    return uvloop.run(load)
 
 
 def _run(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     db = tmp / f"{mode}.db"
+    key = ""
+    if args.auth == "key":  # an ingest key in the database before the server starts
+        engine = make_engine(f"sqlite:///{db}")
+        upgrade_database(engine)
+        key = create_key(engine, scope="ingest", name="bench")[1]
+        engine.dispose()
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVER, f"sqlite:///{db}", str(port), mode])
+    process = subprocess.Popen([sys.executable, "-c", SERVER, f"sqlite:///{db}", str(port), mode, args.auth])
     try:
         _wait_listening(port, process)
         connections = args.connections
         if args.generator == "wrk":
-            options = {"connections": connections, "threads": args.threads, "workdir": tmp}
+            options = {"connections": connections, "threads": args.threads, "workdir": tmp, "key": key}
             _wrk(port, duration=2, **options, prefix=f"w{mode[0]}")  # type: ignore[arg-type]
             result = _wrk(port, duration=args.duration, **options, prefix=mode[0])  # type: ignore[arg-type]
         else:
-            _python_generator(port, duration=2, connections=connections, prefix=f"w{mode[0]}")
-            result = _python_generator(port, duration=args.duration, connections=connections, prefix=mode[0])
+            _python_generator(port, duration=2, connections=connections, prefix=f"w{mode[0]}", key=key)
+            result = _python_generator(port, duration=args.duration, connections=connections, prefix=mode[0], key=key)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -222,9 +242,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--auth", choices=("key", "none"), default="key", help="an ingest API key, or --no-auth")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
-    print(f"generator {args.generator}, {args.connections} connections, {args.duration:g} s, load {os.getloadavg()}")
+    print(
+        f"generator {args.generator}, auth {args.auth}, {args.connections} connections, {args.duration:g} s,"
+        f" load {os.getloadavg()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         if not args.skip_baseline:
