@@ -169,6 +169,15 @@ _ROUTE_LABEL = _RouteLabel()
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point (as Starlette's router sees it)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] == "/":
+        return path[len(root_path) :]
+    return path
+
+
 class FeedbackFastPath:
     """Answers ``POST /v1/feedback`` in pure ASGI (same ``accept_vote``); everything else passes through."""
 
@@ -176,7 +185,7 @@ class FeedbackFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != FEEDBACK_PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or _route_path(scope) != FEEDBACK_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         scope["route"] = _ROUTE_LABEL
