@@ -1,7 +1,8 @@
 """Dashboard overview render time with 1,000,000 spans in SQLite (target: <= 300 ms).
 
-Generates 250,000 traces of 4 spans (root, retriever, LLM call, tool) spread over 30 days,
-fact checks on 2% of them and thumbs votes on 1%, with executemany on the raw driver. Then
+Generates 250,000 traces of 4 spans (root, retriever, LLM call, tool) spread over 30 days
+through ``insert_span_rows`` (the writer's and the ingest route's write path, which keeps the
+hourly roll-ups), fact checks on 2% of them and thumbs votes on 1%. Then
 renders ``GET /?range=7d`` (and ``30d``/``all`` for comparison) through the real app, and
 prints each time with its ratio to a baseline measured in the same run: a bare
 ``SELECT count(*) FROM span``.
@@ -26,32 +27,44 @@ from fastapi.testclient import TestClient
 from llmmon.config import Settings
 from llmmon.server.app import create_app
 from llmmon.storage.engine import make_engine
+from llmmon.storage.ingest import insert_span_rows
 from llmmon.storage.migrate import upgrade_database
+from llmmon.storage.models import Span
 
 SPANS_PER_TRACE = 4
+COLUMNS = [column.name for column in Span.__table__.columns]  # type: ignore[attr-defined]
 
 
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def generate(path: Path, spans: int, *, seed: int = 1) -> None:
-    """Fill a migrated SQLite file with ``spans`` spans (fast: one transaction, executemany)."""
+def _span_row(**values: object) -> dict[str, object]:
+    row: dict[str, object] = dict.fromkeys(COLUMNS)
+    row.update(io_truncated=False, tokens_estimated=False, is_eval=False, status="ok")
+    row.update(values)
+    return row
+
+
+def generate(path: Path, spans: int, *, seed: int = 1, batch: int = 1000) -> None:
+    """Fill a migrated SQLite file with ``spans`` spans through the production write path.
+
+    Spans go through ``insert_span_rows`` (what the writer thread and ``POST /v1/traces``
+    run) in batches of ``batch`` rows in finishing order -- children before their root, with
+    batch boundaries cutting traces -- so the hourly roll-ups are maintained as in production.
+    Checks and votes (a few thousand rows) are inserted directly.
+    """
     engine = make_engine(f"sqlite:///{path}")
     upgrade_database(engine)
-    engine.dispose()
     rng = random.Random(seed)
     now = datetime.now(UTC)
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=OFF")
-    columns = (
-        "span_id, trace_id, parent_span_id, name, kind, start_time, end_time, latency_ms, status, "
-        "io_truncated, tokens_estimated, is_eval, model, prompt_name, prompt_version, input_tokens, "
-        "output_tokens, total_tokens, cost_usd, user_id"
-    )
-    sql = f"INSERT INTO span ({columns}) VALUES ({', '.join('?' * 20)})"
     checks, claims, votes, rows = [], [], [], []
+
+    def flush() -> None:
+        with engine.begin() as connection:
+            insert_span_rows(connection, rows)
+        rows.clear()
+
     for t in range(spans // SPANS_PER_TRACE):
         trace_id = uuid.UUID(int=rng.getrandbits(128)).hex
         start = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
@@ -61,18 +74,25 @@ def generate(path: Path, spans: int, *, seed: int = 1) -> None:
         model = rng.choice(("gpt-4o-mini", "gpt-4o-mini", "gpt-4.1"))
         root = uuid.UUID(int=rng.getrandbits(128)).hex[:16]
         end = start + timedelta(milliseconds=latency)
-        common = (0, 0, 0)
-        rows.append((root, trace_id, None, "answer", "function", _iso(start), _iso(end), latency,
-                     "error" if failed else "ok", *common, None, "support-answer", version, None, None, None, None,
-                     f"user-{t % 5000}"))  # fmt: skip
         for name, kind, share in (("retrieve", "retriever", 0.1), ("chat", "llm", 0.8), ("tool", "tool", 0.05)):
-            child = uuid.UUID(int=rng.getrandbits(128)).hex[:16]
             tokens_in, tokens_out = rng.randint(200, 900), rng.randint(20, 300)
-            is_llm = kind == "llm"
-            rows.append((child, trace_id, root, name, kind, _iso(start), _iso(end), latency * share, "ok", *common,
-                         model if is_llm else None, None, None, tokens_in if is_llm else None,
-                         tokens_out if is_llm else None, tokens_in + tokens_out if is_llm else None,
-                         (tokens_in * 0.15 + tokens_out * 0.6) / 1e6 if is_llm else None, None))  # fmt: skip
+            llm = kind == "llm"
+            rows.append(
+                _span_row(
+                    span_id=uuid.UUID(int=rng.getrandbits(128)).hex[:16], trace_id=trace_id, parent_span_id=root,
+                    name=name, kind=kind, start_time=start, end_time=end, latency_ms=latency * share,
+                    model=model if llm else None, input_tokens=tokens_in if llm else None,
+                    output_tokens=tokens_out if llm else None, total_tokens=tokens_in + tokens_out if llm else None,
+                    cost_usd=(tokens_in * 0.15 + tokens_out * 0.6) / 1e6 if llm else None,
+                )
+            )  # fmt: skip
+        rows.append(
+            _span_row(
+                span_id=root, trace_id=trace_id, name="answer", kind="function", start_time=start, end_time=end,
+                latency_ms=latency, status="error" if failed else "ok", prompt_name="support-answer",
+                prompt_version=version, user_id=f"user-{t % 5000}",
+            )
+        )  # fmt: skip
         if rng.random() < 0.02:
             checks.append((len(checks) + 1, trace_id, "support", "hallucinated", 1.0, _iso(end)))
             claims.append((len(checks), trace_id, "A claim.", 0, 8, rng.choice(("supported", "contradicted")),
@@ -82,10 +102,12 @@ def generate(path: Path, spans: int, *, seed: int = 1) -> None:
             votes.append(
                 (trace_id, "", None, "down" if down else "up", -1.0 if down else 1.0, "api", _iso(end), _iso(end))
             )
-        if len(rows) >= 100_000:
-            connection.executemany(sql, rows)
-            rows.clear()
-    connection.executemany(sql, rows)
+        if len(rows) >= batch:
+            flush()
+    if rows:
+        flush()
+    engine.dispose()
+    connection = sqlite3.connect(path)
     connection.executemany(
         "INSERT INTO answer_check (id, trace_id, kb_name, verdict, score, created_at) VALUES (?, ?, ?, ?, ?, ?)", checks
     )

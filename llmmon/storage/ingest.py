@@ -18,6 +18,12 @@ statements also mean fewer protocol messages per row. Going through SQLAlchemy's
 inserting it. Thanks to ``ON CONFLICT DO NOTHING``, replaying a spool that was partly
 written already -- or a batch retried after a lost commit acknowledgement -- stores every
 span exactly once (duplicates inside one statement included).
+
+The hourly roll-ups (``llmmon.storage.rollups``) are updated in the same transaction with
+exactly the rows this call stored: the span ids already present are looked up first (one
+``IN`` query per 500 ids), and the insert's row count confirms the result; when it does not
+match (a concurrent writer stored some of the same spans in between), the hours touched by
+the batch's traces are recomputed from the span table instead.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, select
 
 from llmmon.errors import StorageError
+from llmmon.storage import rollups
 from llmmon.storage.models.tracing import Span
 
 __all__ = ["PreparedSpanRows", "insert_span_rows", "prepare_span_rows"]
@@ -51,6 +58,7 @@ _MAX_ROWS_PER_STATEMENT = 1000
 # statement, while ~1,000 rows per statement cost ~60 µs (psycopg's per-statement work grows
 # faster than linearly with the number of parameters).
 _POSTGRES_ROWS_PER_STATEMENT = 20
+_LOOKUP_CHUNK = 500  # span ids per IN list when checking which rows are new
 
 
 @functools.lru_cache(maxsize=64)
@@ -142,15 +150,50 @@ def prepare_span_rows(rows: Sequence[Mapping[str, Any]], *, dialect: str) -> Pre
     return PreparedSpanRows(rows, dialect, blocks, rest)
 
 
-def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] | PreparedSpanRows) -> None:
-    """Insert ``rows`` (dicts with every ``span`` column) and skip span ids already stored."""
+def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] | PreparedSpanRows) -> int:
+    """Insert ``rows`` (dicts with every ``span`` column), skip span ids already stored, and add
+    the rows actually stored to the hourly roll-ups in the same transaction. Returns that count.
+    """
     dialect = connection.dialect.name
     if not isinstance(rows, PreparedSpanRows) or rows.dialect != dialect:
         if not rows:
-            return
+            return 0
         rows = prepare_span_rows(rows.rows if isinstance(rows, PreparedSpanRows) else rows, dialect=dialect)
+    fresh = _new_rows(connection, rows.rows)
+    inserted = 0
     if rows.blocks:
-        connection.exec_driver_sql(_insert_statement(dialect, _rows_per_statement(dialect)), rows.blocks)
+        result = connection.exec_driver_sql(_insert_statement(dialect, _rows_per_statement(dialect)), rows.blocks)
+        inserted += max(result.rowcount, 0)
     if rows.rest is not None:
         width = len(_COLUMNS)
-        connection.exec_driver_sql(_insert_statement(dialect, len(rows.rest) // width), rows.rest)
+        result = connection.exec_driver_sql(_insert_statement(dialect, len(rows.rest) // width), rows.rest)
+        inserted += max(result.rowcount, 0)
+    if inserted == len(fresh):
+        rollups.add_inserted_spans(connection, fresh)
+    else:
+        # Another transaction stored some of these span ids between the check and the insert:
+        # which rows are ours is unknown, so recompute the hours these traces touch instead.
+        rollups.rebuild(connection, hours=rollups.trace_hours(connection, {row["trace_id"] for row in rows.rows}))
+    return inserted
+
+
+def _new_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows the insert will store: first occurrence of each span id not stored yet.
+
+    One primary-key lookup per row (a single ``IN`` query per 500 ids), so that a replayed
+    batch adds nothing to the roll-ups; ``insert_span_rows`` checks the count afterwards.
+    """
+    ids = list(dict.fromkeys(row["span_id"] for row in rows))
+    stored: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        stored.update(
+            connection.execute(select(_SPAN_TABLE.c.span_id).where(_SPAN_TABLE.c.span_id.in_(chunk))).scalars()
+        )
+    fresh: list[Mapping[str, Any]] = []
+    for row in rows:
+        span_id = row["span_id"]
+        if span_id not in stored:
+            stored.add(span_id)
+            fresh.append(row)
+    return fresh

@@ -11,6 +11,7 @@ using the same linear interpolation as ``numpy.percentile``.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlmodel import SQLModel
 
 from llmmon.errors import ConfigError, StorageError
+from llmmon.storage import rollups
 from llmmon.storage.models import Span
 
 __all__ = [
@@ -194,12 +196,18 @@ def _trace_filters(
     if not include_eval:
         conditions.append(root.is_eval.is_(False))
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # Payloads are JSON text: the writer keeps non-ASCII text as is (ensure_ascii=False), but
+        # spans sent by other clients may escape it ("\\ud658"); match either spelling.
+        spellings = dict.fromkeys([search, json.dumps(search)[1:-1]])
+        patterns = [
+            "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for text in spellings
+        ]
         conditions.append(
             or_(
                 *(
                     column.ilike(pattern, escape="\\")
                     for column in (root.name, root.input, root.output, root.error_message)
+                    for pattern in patterns
                 )
             )
         )
@@ -530,7 +538,8 @@ def purge(engine: Engine, *, older_than: datetime | None = None, user_id: str | 
 
     What counts as attached is read from the table metadata, so other areas extend purge just by
     declaring their tables: every table with a ``trace_id`` column loses the purged traces' rows,
-    and rows referencing deleted rows through a foreign key are deleted first.
+    and rows referencing deleted rows through a foreign key are deleted first. The hourly
+    roll-ups of the hours the purged traces touched are recomputed in the same transaction.
     """
     if (older_than is None) == (user_id is None):
         raise ConfigError("purge needs exactly one of older_than or user_id")
@@ -551,8 +560,10 @@ def purge(engine: Engine, *, older_than: datetime | None = None, user_id: str | 
             if not batch:
                 break
             traces += len(batch)
+            hours = rollups.trace_hours(connection, batch)
             for table in tables:
                 _delete_with_dependents(connection, table, table.c.trace_id.in_(batch), counts, depth=0)
+            rollups.rebuild(connection, hours=hours)  # the hourly roll-ups stay equal to the spans
     if user_id is not None:
         with engine.begin() as connection:
             for table in SQLModel.metadata.sorted_tables:

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert
 
 from llmmon.knowledge.store import ingest_paths
+from llmmon.storage.ingest import insert_span_rows
 from llmmon.storage.models import AnswerCheck, ClaimCheck, KbPassage, Span
 from llmmon.storage.models.evals import EvalResult, EvalRun
 from llmmon.storage.models.server import Feedback
@@ -96,7 +97,7 @@ def seed(engine: Engine, *, traces: int = 60) -> Seeded:
         data.llm.append(llm)
         spans += [root, llm]
     with engine.begin() as connection:
-        connection.execute(insert(Span), spans)
+        insert_span_rows(connection, spans)  # the production write path: fills the roll-ups too
     ingest_paths(engine, "support", [KB_DIR])
     with engine.begin() as connection:
         passage = connection.execute(KbPassage.__table__.select().limit(1)).mappings().one()  # type: ignore[attr-defined]

@@ -263,7 +263,12 @@ def get_timeseries(
     since: Since = None,
     until: Until = None,
 ) -> SeriesPointsPublic:
-    """Volume, errors, latency percentiles, tokens, cost, hallucination and thumbs-down rates over time."""
+    """Volume, errors, latency percentiles, tokens, cost, hallucination and thumbs-down rates over time.
+
+    Read from the hourly roll-ups: the time window is rounded out to whole hours, and the
+    percentiles are approximate (each point carries ``percentiles_approximate`` and
+    ``percentile_relative_error``); everything else is exact. ``GET /v1/stats`` is exact.
+    """
     points = dq.overview_series(engine, since=as_utc(since), until=as_utc(until), bucket=bucket)
     return SeriesPointsPublic(data=points, count=len(points))
 
@@ -275,7 +280,11 @@ def get_breakdown(
     since: Since = None,
     until: Until = None,
 ) -> BreakdownRowsPublic:
-    """LLM-call volume, latency, tokens, cost, hallucination and thumbs-down rates per model or prompt version."""
+    """Volume, latency, tokens, cost, hallucination and thumbs-down rates per model (its LLM calls) or
+    prompt version (its traces, with the tokens and cost of their LLM calls).
+
+    Read from the hourly roll-ups: approximate percentiles, window rounded to whole hours.
+    """
     rows = dq.breakdown(engine, by=by, since=as_utc(since), until=as_utc(until))
     return BreakdownRowsPublic(data=rows, count=len(rows))
 

@@ -25,7 +25,7 @@ from llmmon.server.deps import EngineDep
 from llmmon.server.errors import ApiError
 from llmmon.server.routes.api import ALERTS_NOTE, MAX_PAGE, as_utc, trace_exists
 from llmmon.storage import dashboard_queries as dq
-from llmmon.storage import eval_views, repo
+from llmmon.storage import eval_views, latency_histogram, repo
 
 __all__ = ["RANGES", "router"]
 
@@ -190,6 +190,7 @@ def overview(
         by_model=by_model,
         by_prompt=by_prompt,
         alerts_note=ALERTS_NOTE,
+        percentile_error=latency_histogram.RELATIVE_ERROR,
     )
 
 
