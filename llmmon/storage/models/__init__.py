@@ -6,14 +6,12 @@ from llmmon.storage.models.evals import EvalResult, EvalRun
 from llmmon.storage.models.judge import JudgeCacheEntry
 from llmmon.storage.models.knowledge import KbDocument, KbPassage, KnowledgeBase
 from llmmon.storage.models.monitor_alerts import Alert
-from llmmon.storage.models.monitor_alerts import Alert
 from llmmon.storage.models.monitor_jobs import EvalJob, JudgeScore
 from llmmon.storage.models.rollups import span_rollup_hour
 from llmmon.storage.models.server import ApiKey, EvalPriority, Feedback, FeedbackEvent, ServerSecret
 from llmmon.storage.models.tracing import Span, SpanBase
 
 __all__ = [
-    "Alert",
     "Alert",
     "AnswerCheck",
     "ApiKey",
