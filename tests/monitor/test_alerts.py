@@ -168,7 +168,8 @@ def test_min_volume_zero_lets_a_no_traffic_rule_fire(engine: Engine) -> None:
         assert len(result.opened) == 1 and result.evaluations[0].value == 0
         write_answers(engine, traffic(T0 + timedelta(minutes=1), n=5, failing=0))
         assert len(monitor.evaluate(now=T0 + timedelta(minutes=2)).resolved) == 1
-        assert [m["text"].split("]")[0] for m in hook.received] == [":rotating_light: [FIRING", ":white_check_mark: [RESOLVED"]
+        events = [m["text"].split("]")[0] for m in hook.received]
+        assert events == [":rotating_light: [FIRING", ":white_check_mark: [RESOLVED"]
 
 
 def test_change_vs_baseline_compares_with_the_previous_window(engine: Engine) -> None:
