@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, case, exists, func, literal, select
+from sqlalchemy import Engine, Table, and_, case, exists, func, literal, select
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel
 
@@ -105,16 +105,17 @@ def _trace_keys(
     """(trace_id, key) of the traces in ``trace_ids`` (a subquery column) that fall in the window."""
     span = Span.__table__  # type: ignore[attr-defined]
     if key in ("day", "hour"):
-        root = span.alias("qroot")
-        group = _bucket(engine, root.c.start_time, key)
+        # The root's conditions sit inside CASE so that the planner looks the few checked or
+        # voted traces up by trace id instead of scanning every root span of the window.
+        member = span.alias("qroot")
+        is_root = and_(member.c.parent_span_id.is_(None), member.c.is_eval.is_(False),
+                       *_window(member.c.start_time, since, until))  # fmt: skip
+        group = func.max(case((is_root, _bucket(engine, member.c.start_time, key))))
         return (
-            select(root.c.trace_id.label("trace_id"), group.label("key"))
-            .where(
-                root.c.trace_id.in_(trace_ids),
-                root.c.parent_span_id.is_(None),
-                root.c.is_eval.is_(False),
-                *_window(root.c.start_time, since, until),
-            )
+            select(member.c.trace_id.label("trace_id"), group.label("key"))
+            .where(member.c.trace_id.in_(trace_ids))
+            .group_by(member.c.trace_id)
+            .having(group.is_not(None))
             .subquery("traces")
         )
     member = span.alias("qmember")
