@@ -7,9 +7,10 @@ sends. The bodies are built before the clock starts, so the client costs next to
 The baseline row is the same rows inserted in-process with ``insert_span_rows`` (one
 transaction per batch) into another SQLite file, measured in the same run: the ratio says
 what the HTTP path costs on top of the storage itself. Afterwards every acknowledged span is
-counted in the database. Target (issue 5): >= 20,000 spans/s.
+counted in the database. Target (issue 5): >= 20,000 spans/s. ``--postgres`` repeats both rows on
+a throw-away PostgreSQL server (tests/support/pgserver.py).
 
-    .venv/bin/python benchmarks/bench_ingest_http.py [--spans 100000] [--batch 500] [--connections 4]
+    .venv/bin/python benchmarks/bench_ingest_http.py [--spans 100000] [--batch 500] [--connections 4] [--postgres]
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ import datetime as dt
 import http.client
 import json
 import os
+import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text
 
 from llmmon.server.keys import create_key
 from llmmon.storage.engine import make_engine
@@ -142,9 +146,18 @@ def _post_all(port: int, key: str, bodies: list[bytes], connections: int) -> tup
     return time.perf_counter() - started, acknowledged[0], errors
 
 
-def run_http(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
-    db = tmp / "http.db"
-    url = f"sqlite:///{db}"
+def _count_spans(url: str, prefix: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            statement = text("SELECT count(*) FROM span WHERE span_id LIKE :pattern")
+            count: int = connection.execute(statement, {"pattern": f"{prefix}%"}).scalar_one()
+    finally:
+        engine.dispose()
+    return count
+
+
+def run_http(args: argparse.Namespace, url: str) -> dict[str, float]:
     engine = make_engine(url)
     upgrade_database(engine)
     _, key = create_key(engine, scope="ingest", name="bench")
@@ -168,16 +181,14 @@ def run_http(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     finally:
         process.terminate()
         process.wait(timeout=60)
-    with sqlite3.connect(db) as connection:
-        stored = connection.execute("SELECT count(*) FROM span WHERE span_id LIKE 'h%'").fetchone()[0]
-    connection.close()
+    stored = _count_spans(url, "h")
     if errors:
         print(f"  {len(errors)} failed requests, first: {errors[0]}")
     return {"spans_s": acknowledged / seconds, "seconds": seconds, "acknowledged": acknowledged, "stored": stored}
 
 
-def run_direct(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
-    engine = make_engine(f"sqlite:///{tmp / 'direct.db'}")
+def run_direct(args: argparse.Namespace, url: str) -> dict[str, float]:
+    engine = make_engine(url)
     try:
         upgrade_database(engine)
         rows = make_rows(args.spans, "d")
@@ -193,27 +204,54 @@ def run_direct(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     return {"spans_s": len(rows) / seconds, "seconds": seconds, "acknowledged": len(rows), "stored": stored}
 
 
+def _report(database: str, direct: dict[str, float], over_http: dict[str, float]) -> None:
+    for name, result in (("insert_span_rows in-process (baseline)", direct), ("POST /v1/traces", over_http)):
+        print(
+            f"{database:10s} {name:40s} {result['spans_s']:8.0f} spans/s  {result['seconds']:6.2f} s"
+            f"  acknowledged {result['acknowledged']:.0f}  stored {result['stored']:.0f}"
+        )
+    print(f"{database:10s} ratio http/baseline: {over_http['spans_s'] / direct['spans_s']:.2f}")
+    if over_http["stored"] < over_http["acknowledged"]:
+        raise SystemExit("acknowledged spans missing from the database")
+
+
+def _with_postgres(run: Callable[[Callable[[str], str]], None]) -> None:
+    from tests.support.pgserver import PostgresServer
+
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="llmmon-bench-pg-")))
+    try:
+        server.init()
+        server.start()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"postgresql skipped: {exc}")
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+        return
+    try:
+        run(server.create_database)
+    finally:
+        server.stop("fast")
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--postgres", action="store_true", help="also measure on a throw-away PostgreSQL server")
     args = parser.parse_args()
     print(f"{args.spans} spans in batches of {args.batch}, {args.connections} connections, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
-        direct = run_direct(args, Path(tmp))
-        over_http = run_http(args, Path(tmp))
-    for name, result in (("insert_span_rows in-process (baseline)", direct), ("POST /v1/traces", over_http)):
-        print(
-            f"{name:40s} {result['spans_s']:8.0f} spans/s  {result['seconds']:6.2f} s"
-            f"  acknowledged {result['acknowledged']:.0f}  stored {result['stored']:.0f}"
-        )
-    print(
-        f"ratio http/baseline: {over_http['spans_s'] / direct['spans_s']:.2f}  (target >= 20000 spans/s over HTTP;"
-        f" load after: {os.getloadavg()})"
-    )
-    if over_http["stored"] < over_http["acknowledged"]:
-        raise SystemExit("acknowledged spans missing from the database")
+        direct = run_direct(args, f"sqlite:///{Path(tmp) / 'direct.db'}")
+        over_http = run_http(args, f"sqlite:///{Path(tmp) / 'http.db'}")
+    _report("sqlite", direct, over_http)
+    if args.postgres:
+
+        def on_postgres(create_database: Callable[[str], str]) -> None:
+            _report("postgresql", run_direct(args, create_database("direct")), run_http(args, create_database("http")))
+
+        _with_postgres(on_postgres)
+    print(f"target >= 20000 spans/s over HTTP (load after: {os.getloadavg()})")
 
 
 if __name__ == "__main__":

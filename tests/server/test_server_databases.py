@@ -11,6 +11,8 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +186,44 @@ def test_postgres_down_gives_503_and_loses_no_acknowledged_vote(tmp_path: Path) 
         with contextlib.suppress(subprocess.CalledProcessError):
             pg.stop("immediate")
         shutil.rmtree(pg.base_dir, ignore_errors=True)
+
+
+def test_concurrent_ingest_batches_share_one_transaction_and_share_its_failure(served: Served, tmp_path: Path) -> None:
+    from llmmon.server.routes.ingest import _IngestStore
+    from llmmon.server.spans_in import SpanIn, span_rows
+
+    def rows(prefix: str) -> list[dict[str, object]]:
+        return span_rows([SpanIn.model_validate(_span(f"{prefix}{i}", trace_id=prefix)) for i in range(5)])
+
+    store = _IngestStore()
+    results: dict[str, object] = {}
+
+    def post(prefix: str, engine: Engine) -> None:
+        try:
+            results[prefix] = store.store(engine, None, rows(prefix))
+        except Exception as exc:
+            results[prefix] = exc
+
+    def three_at_once(engine: Engine, prefixes: tuple[str, ...]) -> None:
+        with store._write_lock:  # a commit in progress: the three requests queue up behind it
+            threads = [threading.Thread(target=post, args=(prefix, engine)) for prefix in prefixes]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 10
+            while len(store._queue) < len(prefixes) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        for thread in threads:
+            thread.join(timeout=30)
+
+    three_at_once(served.engine, ("a", "b", "c"))
+    assert results == {"a": 5, "b": 5, "c": 5}
+    assert store.transactions == 1  # the first to get the lock wrote all three
+    assert _count(served.engine, "SELECT count(*) FROM span") == 15
+
+    broken = make_engine(f"sqlite:///{tmp_path}")  # a directory cannot be opened as a database: every request fails
+    try:
+        three_at_once(broken, ("d", "e", "f"))
+    finally:
+        broken.dispose()
+    assert all(isinstance(results[prefix], Exception) for prefix in ("d", "e", "f"))
+    assert store.transactions == 1 and _count(served.engine, "SELECT count(*) FROM span") == 15

@@ -85,18 +85,56 @@ class _Pricer:
             )
 
 
+class _Pending:
+    """One request's rows waiting for a commit; ``done`` is set only after the commit (or its failure)."""
+
+    __slots__ = ("done", "error", "rows")
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class _IngestStore:
-    """Prices and writes span batches for one app, one transaction at a time."""
+    """Prices and writes span batches for one app: one transaction at a time, concurrent batches shared.
+
+    Group commit in threads: every request queues its rows, then takes the write lock; whoever
+    holds it writes *everything* queued in one transaction and marks those requests done
+    (or failed). A request whose rows a predecessor already committed returns at once.
+    """
 
     def __init__(self) -> None:
         self.pricer = _Pricer()
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # also guards the pricer's lazy load
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self.transactions = 0
 
     def store(self, engine: Engine, prices_file: Any, rows: list[dict[str, Any]]) -> int:
-        with self._lock:  # also guards the pricer's lazy load
-            self.pricer.price(rows, prices_file)
-            with engine.begin() as connection:
-                insert_span_rows(connection, rows)
+        """Commit ``rows`` (possibly together with other requests'); raises the database error otherwise."""
+        mine = _Pending(rows)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._write_lock:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    combined = [row for pending in batch for row in pending.rows]
+                    self.pricer.price(combined, prices_file)
+                    with engine.begin() as connection:
+                        insert_span_rows(connection, combined)
+                    self.transactions += 1
+                except BaseException as exc:
+                    for pending in batch:
+                        pending.error = exc
+                    raise
+                finally:
+                    for pending in batch:
+                        pending.done = True
+        if mine.error is not None:
+            raise mine.error
         return len(rows)
 
     def parse_and_store(self, engine: Engine, prices_file: Any, raw: bytes) -> int:
