@@ -13,7 +13,7 @@ Exit codes: 0 on success, 2 on bad input (the message names the line), 1 when th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from llmmon.checks.verdicts import FactCheckResult
 from llmmon.cli.common import DB_OPTION, console, err_console, handle_errors, make_settings, open_engine
 from llmmon.config import Settings
 from llmmon.errors import ConfigError, KnowledgeBaseError, StorageError
+from llmmon.monitor.inputs import trace_inputs
 
 if TYPE_CHECKING:
     from llmmon.checks.verifier import ClaimVerifier
@@ -185,69 +186,6 @@ def factcheck_command(
 
 
 # --------------------------------------------------------------------------- llmmon check TRACE_ID
-
-
-_QUESTION_KEYS = ("question", "query", "input", "message", "prompt", "user_message")
-_ANSWER_KEYS = ("answer", "output", "content", "text", "response")
-_CONTEXT_KEYS = ("context", "retrieved_context", "documents", "passages")
-
-
-def _loads(raw: str | None) -> Any:
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def _pick_text(value: Any, keys: Sequence[str]) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in keys:
-            if isinstance(value.get(key), str):
-                return str(value[key])
-        strings = [v for v in value.values() if isinstance(v, str)]
-        return strings[0] if len(strings) == 1 else None
-    return None
-
-
-def _texts(value: Any) -> list[str]:
-    """Passage texts from a retriever output: strings, or dicts with text/page_content/content."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        for key in ("text", "page_content", "content"):
-            if isinstance(value.get(key), str):
-                return [value[key]]
-        return [t for key in _CONTEXT_KEYS for t in _texts(value.get(key))]
-    if isinstance(value, list):
-        return [t for item in value for t in _texts(item)]
-    return []
-
-
-def trace_inputs(engine: Any, trace_id: str) -> tuple[str, str | None, str, list[str] | None]:
-    """(resolved trace id, question, answer, app context or None) of a stored trace."""
-    from llmmon.storage.repo import get_trace
-
-    roots = get_trace(engine, trace_id)
-    root = roots[0].span
-    question = _pick_text(_loads(root.input), _QUESTION_KEYS)
-    answer = _pick_text(_loads(root.output), _ANSWER_KEYS)
-    if answer is None:
-        raise ConfigError(f"trace {root.trace_id}: the root span has no text output to check")
-    context: list[str] = []
-    attributes = _loads(root.attributes)
-    if isinstance(attributes, dict):
-        context.extend(t for key in _CONTEXT_KEYS for t in _texts(attributes.get(key)))
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if node.span.kind == "retriever":
-            context.extend(_texts(_loads(node.span.output)))
-        stack.extend(node.children)
-    return root.trace_id, question, answer, (context or None)
 
 
 @handle_errors
