@@ -31,7 +31,6 @@ if TYPE_CHECKING:
         PromptError,
         StorageError,
     )
-    from llmmon.user_feedback import feedback, feedback_token
     from llmmon.prompts import Prompt, prompt
     from llmmon.tracing.context import current_span
     from llmmon.tracing.decorator import span, trace
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from llmmon.tracing.recorder import FlushResult
     from llmmon.tracing.runtime import configure, flush, shutdown, stats
     from llmmon.tracing.span import SpanRecord
+    from llmmon.user_feedback import feedback, feedback_token
 
 __version__ = "0.1.0"
 
