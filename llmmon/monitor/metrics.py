@@ -44,7 +44,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Float, Integer, Table, and_, case, cast, exists, func, literal, or_, select
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import SQLModel
 
 from llmmon.errors import ConfigError
@@ -255,7 +255,7 @@ def _judge_query(engine: Engine, scope: Scope) -> Select[Any]:
     table = SQLModel.metadata.tables.get(JUDGE_SCORE_TABLE)
     if table is None or "trace_id" not in table.c or "value" not in table.c:
         return select(*key_columns(units), literal(0.0).label("value")).select_from(units).where(literal(False))
-    scored = [table.c.value.is_not(None)]
+    scored: list[ColumnElement[bool]] = [table.c.value.is_not(None)]
     if "status" in table.c:
         scored.append(table.c.status == "scored")
     per_trace = (
