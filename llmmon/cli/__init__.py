@@ -37,6 +37,7 @@ app.command("check")(factcheck.check_command)
 from llmmon.cli import eval as eval_cli; app.add_typer(eval_cli.app, name="eval")  # noqa: E402, E702, I001
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve_command)
+from llmmon.cli import drift as drift_cli, metrics as metrics_cli; app.command("metrics")(metrics_cli.metrics_command); app.command("subgroups")(metrics_cli.subgroups_command); app.command("drift")(drift_cli.drift_command)  # noqa: E402, E501, E702, I001
 
 
 def main() -> None:
