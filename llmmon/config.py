@@ -128,6 +128,22 @@ class Settings(BaseSettings):
         default=None, description="Remote mode: the SDK posts spans to this llmmon server instead of a database."
     )
     api_key: SecretStr | None = Field(default=None, description="API key (ingest scope) used in remote mode.")
+    worker_kb: str | None = Field(
+        default=None, description="Knowledge base the evaluation worker fact-checks against (`llmmon worker --kb`)."
+    )
+    worker_batch_size: int = Field(default=100, ge=1, description="Traces the evaluation worker claims per batch.")
+    worker_judge_share: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Share of unremarkable traces the worker's LLM judge also scores."
+    )
+    worker_judge_daily_budget_usd: float | None = Field(
+        default=None, ge=0.0, description="Judge spend per UTC day (is_eval span cost); over it, traces go unjudged."
+    )
+    worker_new_version_hours: float = Field(
+        default=24.0, ge=0.0, description="Judge every trace of a prompt version or model first seen this recently."
+    )
+    worker_lease_s: float = Field(
+        default=60.0, gt=0.0, description="How long a worker holds a claimed batch before others may take it over."
+    )
 
     @field_validator("database_url")
     @classmethod

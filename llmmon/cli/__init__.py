@@ -38,6 +38,7 @@ from llmmon.cli import eval as eval_cli; app.add_typer(eval_cli.app, name="eval"
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve_command)
 from llmmon.cli import drift as drift_cli, metrics as metrics_cli; app.command("metrics")(metrics_cli.metrics_command); app.command("subgroups")(metrics_cli.subgroups_command); app.command("drift")(drift_cli.drift_command)  # noqa: E402, E501, E702, I001
+from llmmon.cli import worker as worker_cli; app.command("worker")(worker_cli.worker_command)  # noqa: E402, E702, I001
 
 
 def main() -> None:
