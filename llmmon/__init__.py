@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         PromptError,
         StorageError,
     )
+    from llmmon.monitor import canary
     from llmmon.prompts import Prompt, prompt
     from llmmon.tracing.context import current_span
     from llmmon.tracing.decorator import span, trace
@@ -88,6 +89,7 @@ __all__ = [
     "Settings",
     "SpanRecord",
     "StorageError",
+    "canary",
     "configure",
     "current_span",
     "feedback",
@@ -102,7 +104,15 @@ __all__ = [
 ]
 
 
+# Public name -> submodule exported as a whole (``llmmon.canary.choose(...)``), also loaded lazily.
+_SUBMODULES: dict[str, str] = {"canary": "llmmon.monitor.canary"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(_SUBMODULES[name])
+        globals()[name] = module
+        return module
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'llmmon' has no attribute {name!r}")
