@@ -37,6 +37,7 @@ from llmmon.monitor.windows import database_now, to_utc
 from llmmon.storage.models.monitor_alerts import Alert
 
 __all__ = [
+    "DRIFT_PREFIX",
     "AlertMonitor",
     "AlertPublic",
     "Evaluation",
@@ -78,13 +79,24 @@ class MetricSource(Protocol):
     ) -> Sequence[MetricPoint]: ...
 
 
+DRIFT_PREFIX = "drift_psi:"
+DRIFT_REFERENCE_WINDOWS = 7
+
+
 class RegistryMetrics:
-    """The metrics of ``llmmon.monitor.metrics`` (imported on first use)."""
+    """The metrics of ``llmmon.monitor.metrics``, plus ``drift_psi:<feature>`` from ``drift.py``.
+
+    ``drift_psi:<feature>`` is the PSI of one drift feature between the rule's window and the
+    ``DRIFT_REFERENCE_WINDOWS`` windows of the same length just before it (for a 1-day window:
+    the previous week); its volume is the number of traces in the current window. Both modules
+    are imported on first use.
+    """
 
     def known_metrics(self) -> Collection[str]:
+        from llmmon.monitor.drift import FEATURES
         from llmmon.monitor.metrics import METRICS
 
-        return tuple(METRICS)
+        return (*METRICS, *(f"{DRIFT_PREFIX}{feature}" for feature in FEATURES))
 
     def compute(
         self,
@@ -96,17 +108,35 @@ class RegistryMetrics:
         filters: Mapping[str, str] | None,
         group_by: str | None,
     ) -> Sequence[MetricPoint]:
+        if name.startswith(DRIFT_PREFIX):
+            return [self._drift(engine, name.removeprefix(DRIFT_PREFIX), start, end, filters, group_by)]
         from llmmon.monitor.metrics import compute_metric
 
         result: Sequence[MetricPoint] = compute_metric(
-            engine,
-            name,
-            start=start,
-            end=end,
-            filters=dict(filters) if filters else None,
-            group_by=group_by,
+            engine, name, start=start, end=end, filters=dict(filters) if filters else None, group_by=group_by
         )
         return result
+
+    @staticmethod
+    def _drift(
+        engine: Engine,
+        feature: str,
+        start: datetime,
+        end: datetime,
+        filters: Mapping[str, str] | None,
+        group_by: str | None,
+    ) -> MetricPoint:
+        from llmmon.monitor.drift import compute_drift
+        from llmmon.monitor.windows import Window
+
+        if group_by is not None:
+            raise ConfigError(f"drift metrics are not grouped; remove group_by ({group_by!r}) or use a filter")
+        reference = Window(start=start - DRIFT_REFERENCE_WINDOWS * (end - start), end=start)
+        report = compute_drift(
+            engine, current=Window(start=start, end=end), reference=reference, features=[feature], filters=filters
+        )
+        item = report.feature(feature)
+        return _Point({"feature": feature}, item.psi, item.current_n)
 
 
 @dataclass(frozen=True)

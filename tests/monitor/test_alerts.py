@@ -265,6 +265,23 @@ def test_webhook_down_never_crashes_the_monitor(engine: Engine) -> None:
     assert json.dumps(stored)  # the log is plain JSON
 
 
+def test_drift_rule_fires_when_questions_get_longer(engine: Engine) -> None:
+    rule = {"id": "drift", "metric": "drift_psi:input_length", "window": "1h", "threshold": 0.2, "min_volume": 30}
+    monitor = AlertMonitor(engine, rules(rule))
+    short = [Answer(at=T0 + timedelta(minutes=i), question="price of pro?" + "?" * (i % 7)) for i in range(7 * 60)]
+    write_answers(engine, short)
+    assert monitor.evaluate(now=T0).evaluations[0].breached is None  # nothing to compare yet
+    steady = monitor.evaluate(now=T0 + timedelta(hours=7))  # hour 6 against hours 0-5: the same mix
+    assert steady.opened == [] and steady.evaluations[0].value is not None and steady.evaluations[0].value < 0.2
+    long = [
+        Answer(at=T0 + timedelta(hours=7, minutes=i), question="Can I " + "really " * (5 + i % 9)) for i in range(60)
+    ]
+    write_answers(engine, long, seed=2)
+    drifted = monitor.evaluate(now=T0 + timedelta(hours=8))
+    assert len(drifted.opened) == 1
+    assert drifted.evaluations[0].labels == {"feature": "input_length"} and drifted.evaluations[0].value > 0.2  # type: ignore[operator]
+
+
 def test_shipped_default_rules_load_against_the_metric_registry() -> None:
     ruleset = load_rules(None, known_metrics=AlertMonitorSource().known_metrics())
     ids = {rule.id for rule in ruleset.rules}

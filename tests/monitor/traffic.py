@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ class Answer:
     user_id: str | None = None
     model: str = "gpt-4o-mini"
     prompt_name: str = "support-answer"
+    question: str | None = None
 
 
 def write_answers(engine: Engine, answers: list[Answer], *, seed: int = 0) -> None:
@@ -56,6 +58,7 @@ def write_answers(engine: Engine, answers: list[Answer], *, seed: int = 0) -> No
                 "status": answer.status,
                 "io_truncated": False,
                 "user_id": answer.user_id,
+                "input": json.dumps({"question": answer.question}) if answer.question is not None else None,
                 "prompt_name": answer.prompt_name,
                 "prompt_version": answer.prompt_version,
                 "model": answer.model,
