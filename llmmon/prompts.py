@@ -154,9 +154,7 @@ def _stamp_current_span(prompt: Prompt) -> None:
     # Imported here: the tracing runtime is optional for code that only renders prompts.
     from llmmon.tracing import context
 
-    span = context.current_span()
-    if span is not None:
-        span.set_prompt(prompt.name, prompt.version, prompt.hash)
+    context.stamp_prompt(prompt.name, prompt.version, prompt.hash)
 
 
 @dataclass(frozen=True)

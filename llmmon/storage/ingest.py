@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table
 
 from llmmon.errors import StorageError
 from llmmon.storage import rollups
@@ -58,7 +58,6 @@ _MAX_ROWS_PER_STATEMENT = 1000
 # statement, while ~1,000 rows per statement cost ~60 µs (psycopg's per-statement work grows
 # faster than linearly with the number of parameters).
 _POSTGRES_ROWS_PER_STATEMENT = 20
-_LOOKUP_CHUNK = 500  # span ids per IN list when checking which rows are new
 
 
 @functools.lru_cache(maxsize=64)
@@ -159,7 +158,6 @@ def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] |
         if not rows:
             return 0
         rows = prepare_span_rows(rows.rows if isinstance(rows, PreparedSpanRows) else rows, dialect=dialect)
-    fresh = _new_rows(connection, rows.rows)
     inserted = 0
     if rows.blocks:
         result = connection.exec_driver_sql(_insert_statement(dialect, _rows_per_statement(dialect)), rows.blocks)
@@ -168,32 +166,12 @@ def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] |
         width = len(_COLUMNS)
         result = connection.exec_driver_sql(_insert_statement(dialect, len(rows.rest) // width), rows.rest)
         inserted += max(result.rowcount, 0)
-    if inserted == len(fresh):
-        rollups.add_inserted_spans(connection, fresh)
+    if inserted == len(rows.rows):
+        rollups.add_inserted_spans(connection, rows.rows)
     else:
-        # Another transaction stored some of these span ids between the check and the insert:
-        # which rows are ours is unknown, so recompute the hours these traces touch instead.
-        rollups.rebuild(connection, hours=rollups.trace_hours(connection, {row["trace_id"] for row in rows.rows}))
+        # Some span ids were stored already (a replayed spool segment, a retried HTTP batch):
+        # which rows are new is unknown, so recompute the hours this batch touches instead.
+        rollups.rebuild(connection, hours=rollups.batch_hours(rows.rows))
     return inserted
 
 
-def _new_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The rows the insert will store: first occurrence of each span id not stored yet.
-
-    One primary-key lookup per row (a single ``IN`` query per 500 ids), so that a replayed
-    batch adds nothing to the roll-ups; ``insert_span_rows`` checks the count afterwards.
-    """
-    ids = list(dict.fromkeys(row["span_id"] for row in rows))
-    stored: set[str] = set()
-    for start in range(0, len(ids), _LOOKUP_CHUNK):
-        chunk = ids[start : start + _LOOKUP_CHUNK]
-        stored.update(
-            connection.execute(select(_SPAN_TABLE.c.span_id).where(_SPAN_TABLE.c.span_id.in_(chunk))).scalars()
-        )
-    fresh: list[Mapping[str, Any]] = []
-    for row in rows:
-        span_id = row["span_id"]
-        if span_id not in stored:
-            stored.add(span_id)
-            fresh.append(row)
-    return fresh

@@ -12,9 +12,9 @@ grows with the time range in hours, not with the traffic. What is exact and what
 * a time window is rounded outwards to whole UTC hours;
 * hallucination and thumbs-down counts are exact (``quality_stats``).
 
-Overview and the prompt-version breakdown count traces (root latency and status; tokens and
-cost of the trace's LLM calls; the prompt version stamped anywhere in the trace); the model
-breakdown counts LLM calls.
+Overview and the prompt-version breakdown count traces (root latency and status, keyed by the
+root's prompt version) and add the tokens and cost of the LLM calls in the same hour and prompt
+version; the model breakdown counts LLM calls.
 """
 
 from __future__ import annotations
@@ -111,7 +111,27 @@ def _summed_rows(
         conditions.append(present)
     query = select(key.label("key"), *columns).where(*conditions).group_by(key).order_by(key)
     with _connect(engine) as connection:
-        return [dict(row) for row in connection.execute(query).mappings() if row["count"]]
+        rows = [dict(row) for row in connection.execute(query).mappings() if row["count"]]
+        if kind == "trace":
+            _add_llm_usage(connection, rows, key=key, conditions=conditions[1:])
+    return rows
+
+
+_USAGE = ("input_tokens", "output_tokens", "cost_usd", "cost_count")
+
+
+def _add_llm_usage(connection: Any, rows: list[dict[str, Any]], *, key: ColumnElement[Any],
+                   conditions: list[ColumnElement[bool]]) -> None:  # fmt: skip
+    """Tokens and cost of trace groups: summed over the LLM-call units with the same key
+    (LLM spans carry their trace's prompt version; trace units carry no usage)."""
+    table = span_rollup_hour
+    columns = [func.sum(table.c[name]).label(name) for name in _USAGE]
+    query = select(key.label("key"), *columns).where(table.c.kind == "llm", *conditions).group_by(key)
+    usage = {row["key"]: row for row in connection.execute(query).mappings()}
+    for row in rows:
+        found = usage.get(row["key"])
+        for name in _USAGE:
+            row[name] = found[name] if found is not None else 0
 
 
 def _measures(row: dict[str, Any]) -> dict[str, Any]:

@@ -6,19 +6,12 @@ only the rows that insert actually stored, so a replayed batch is never counted 
 groups the rows in Python and sends one ``INSERT ... ON CONFLICT DO UPDATE SET x = x +
 excluded.x`` per batch (a handful of rows: one per hour and group).
 
-Trace units need their whole trace (tokens and cost of the LLM children, the prompt version
-stamped on any span). Children usually finish, and are stored, before their root:
-
-* a root stored now is rolled up with an aggregate over its trace's stored spans, read
-  after the insert (so children of the same batch and of earlier batches count);
-* an LLM span stored after its root (its root is not in this batch but is stored) adds its
-  tokens and cost to that root's trace unit.
-
-Either way every LLM span counts once in its trace. The one approximation: the prompt of
-a trace is fixed when its root is stored; a span stored after the root that carries a
-greater prompt name/version than any before does not re-key the trace (``rebuild`` would).
-Two transactions storing the same trace concurrently may also miss each other's children
-(READ COMMITTED on PostgreSQL); the single writer thread never does.
+Every span contributes only its own columns to the roll-up of its own hour: a root span a
+trace unit (count, errors, latency, keyed by the root's prompt version), an LLM span an LLM
+unit (also tokens and cost, keyed by model and prompt version). Tokens and cost "per trace
+group" are therefore summed from LLM units; LLM spans carry the prompt version because
+``new_span`` copies the trace's prompt stamp onto spans started after ``prompt.render()``.
+No lookup of other spans is needed on the write path, which keeps the writer's throughput.
 
 ``rebuild`` recomputes the roll-ups of some hours (or all) from the span table: used by
 the migration that creates the table, by purge, and by ``llmmon db`` maintenance.
@@ -27,12 +20,11 @@ the migration that creates the table, by purge, and by ``llmmon db`` maintenance
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, literal, or_, select
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import Connection, and_, delete, literal, or_, select
 
 from llmmon.storage.latency_histogram import BUCKETS, bucket_index
 from llmmon.storage.models.rollups import DIMENSIONS, MEASURES, span_rollup_hour
@@ -118,37 +110,17 @@ def _llm_key(row: Mapping[str, Any]) -> RollupKey:
     )
 
 
-def _trace_key(hour: str, is_eval: bool, prompt: str | None) -> RollupKey:
-    """Trace units are keyed by prompt, not model (a trace may call several models; the model
-    breakdown counts LLM calls), so only a late prompt stamp could re-key a trace."""
-    name, _, version = (prompt or "").partition(PROMPT_SEPARATOR)
-    return (hour, "trace", "", name, version, bool(is_eval))
-
-
-def _trace_totals(where: Callable[[Any], ColumnElement[bool]]) -> Any:
-    """Per trace (of the spans matching ``where(member)``): LLM tokens and cost, and prompt key."""
-    member = _SPAN.alias("member")
-    llm = member.c.kind == "llm"
-    prompt = member.c.prompt_name + literal(PROMPT_SEPARATOR) + member.c.prompt_version
+def _trace_key(row: Mapping[str, Any]) -> RollupKey:
+    """Trace units are keyed by the root's prompt, not its model (a trace may call several
+    models; the model breakdown counts LLM calls)."""
     return (
-        select(
-            member.c.trace_id.label("trace_id"),
-            func.sum(case((llm, member.c.input_tokens))).label("input_tokens"),
-            func.sum(case((llm, member.c.output_tokens))).label("output_tokens"),
-            func.sum(case((llm, member.c.cost_usd))).label("cost_usd"),
-            func.count(case((llm, member.c.cost_usd))).label("cost_count"),
-            func.max(prompt).label("prompt"),
-        )
-        .where(where(member))
-        .group_by(member.c.trace_id)
+        hour_of(row["start_time"]),
+        "trace",
+        "",
+        _text(row.get("prompt_name")),
+        _text(row.get("prompt_version")),
+        bool(row.get("is_eval")),
     )
-
-
-def _in_traces(trace_ids: list[str]) -> Callable[[Any], ColumnElement[bool]]:
-    def where(member: Any) -> ColumnElement[bool]:
-        return member.c.trace_id.in_(trace_ids)  # type: ignore[no-any-return]
-
-    return where
 
 
 def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
@@ -156,79 +128,41 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
         yield list(values[start : start + _IN_CHUNK])
 
 
+def _add_row(units: _Units, row: Mapping[str, Any]) -> None:
+    """A span's own contribution: a trace unit for a root, an LLM unit for an LLM call.
+
+    Each row only ever touches the roll-up of its own hour and its own columns, so adding a
+    batch needs no lookup of other spans, and ``rebuild`` of the batch's hours is exact.
+    """
+    latency_ms = float(row["latency_ms"])
+    error = row.get("status") == "error"
+    if row.get("parent_span_id") is None:
+        units.add(_trace_key(row), latency_ms=latency_ms, error=error, input_tokens=None, output_tokens=None,
+                  cost_usd=None)  # fmt: skip
+    if row.get("kind") == "llm":
+        units.add(
+            _llm_key(row),
+            latency_ms=latency_ms,
+            error=error,
+            input_tokens=row.get("input_tokens"),
+            output_tokens=row.get("output_tokens"),
+            cost_usd=row.get("cost_usd"),
+        )
+
+
 def add_inserted_spans(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add spans just stored (in this transaction, each once) to the roll-ups."""
+    """Add spans just stored (in this transaction, each once) to the roll-ups: one upsert per batch."""
     if not rows:
         return
     units = _Units()
-    roots: dict[str, Mapping[str, Any]] = {}
-    late_llm: list[Mapping[str, Any]] = []
     for row in rows:
-        if row.get("parent_span_id") is None:
-            roots[row["trace_id"]] = row
-        if row.get("kind") == "llm":
-            units.add(
-                _llm_key(row),
-                latency_ms=float(row["latency_ms"]),
-                error=row.get("status") == "error",
-                input_tokens=row.get("input_tokens"),
-                output_tokens=row.get("output_tokens"),
-                cost_usd=row.get("cost_usd"),
-            )
-            late_llm.append(row)
-    late_llm = [row for row in late_llm if row["trace_id"] not in roots]
-    if roots:
-        _add_roots(connection, units, [row for row in rows if row.get("parent_span_id") is None])
-    if late_llm:
-        _add_late_children(connection, units, late_llm)
+        _add_row(units, row)
     upsert(connection, units.rows)
 
 
-def _add_roots(connection: Connection, units: _Units, roots: list[Mapping[str, Any]]) -> None:
-    totals: dict[str, Any] = {}
-    for chunk in _chunks(sorted({row["trace_id"] for row in roots})):
-        query = _trace_totals(_in_traces(chunk))
-        totals.update({r.trace_id: r for r in connection.execute(query)})
-    for row in roots:
-        total = totals.get(row["trace_id"])
-        units.add(
-            _trace_key(hour_of(row["start_time"]), row.get("is_eval", False), total and total.prompt),
-            latency_ms=float(row["latency_ms"]),
-            error=row.get("status") == "error",
-            input_tokens=total.input_tokens if total else None,
-            output_tokens=total.output_tokens if total else None,
-            cost_usd=total.cost_usd if total else None,
-            cost_count=total.cost_count if total else None,
-        )
-
-
-def _add_late_children(connection: Connection, units: _Units, children: list[Mapping[str, Any]]) -> None:
-    """LLM spans whose root was stored before them: their usage goes to that root's trace unit."""
-    trace_ids = sorted({row["trace_id"] for row in children})
-    stored_roots: dict[str, Any] = {}
-    for chunk in _chunks(trace_ids):
-        query = select(_SPAN.c.trace_id, _SPAN.c.start_time, _SPAN.c.is_eval).where(
-            _SPAN.c.parent_span_id.is_(None), _SPAN.c.trace_id.in_(chunk)
-        )
-        for root in connection.execute(query):
-            stored_roots.setdefault(root.trace_id, []).append(root)
-    if not stored_roots:
-        return
-    totals: dict[str, Any] = {}
-    for chunk in _chunks(sorted(stored_roots)):
-        query = _trace_totals(_in_traces(chunk))
-        totals.update({r.trace_id: r for r in connection.execute(query)})
-    for row in children:
-        total = totals.get(row["trace_id"])
-        for root in stored_roots.get(row["trace_id"], ()):
-            units.add(
-                _trace_key(hour_of(root.start_time), root.is_eval, total and total.prompt),
-                latency_ms=None,
-                error=False,
-                input_tokens=row.get("input_tokens"),
-                output_tokens=row.get("output_tokens"),
-                cost_usd=row.get("cost_usd"),
-            )
+def batch_hours(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The roll-up hours a batch of span rows contributes to."""
+    return {hour_of(row["start_time"]) for row in rows}
 
 
 @functools.lru_cache(maxsize=4)
@@ -280,46 +214,13 @@ def compute_rollups(connection: Connection, *, hours: Iterable[str] | None = Non
         if not ranges:
             return {}
         in_hours = or_(*(and_(span.c.start_time >= a, span.c.start_time < b) for a, b in ranges))
+    names = ("start_time", "kind", "parent_span_id", "model", "prompt_name", "prompt_version", "is_eval",
+             "latency_ms", "status", "input_tokens", "output_tokens", "cost_usd")  # fmt: skip
+    columns = [span.c[name] for name in names]
+    query = select(*columns).where(or_(span.c.kind == "llm", span.c.parent_span_id.is_(None)), in_hours)
     units = _Units()
-    llm_query = select(
-        span.c.start_time,
-        span.c.model,
-        span.c.prompt_name,
-        span.c.prompt_version,
-        span.c.is_eval,
-        span.c.latency_ms,
-        span.c.status,
-        span.c.input_tokens,
-        span.c.output_tokens,
-        span.c.cost_usd,
-    ).where(span.c.kind == "llm", in_hours)
-    for llm_row in connection.execute(llm_query).mappings():
-        row = dict(llm_row)
-        units.add(
-            _llm_key(row),
-            latency_ms=float(row["latency_ms"]),
-            error=row["status"] == "error",
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cost_usd=row["cost_usd"],
-        )
-    roots = select(span.c.trace_id).where(span.c.parent_span_id.is_(None), in_hours)
-    totals = _trace_totals(lambda member: member.c.trace_id.in_(roots)).subquery("totals")
-    root_query = (
-        select(span.c.start_time, span.c.is_eval, span.c.latency_ms, span.c.status, totals)
-        .join(totals, totals.c.trace_id == span.c.trace_id)
-        .where(span.c.parent_span_id.is_(None), in_hours)
-    )
-    for root in connection.execute(root_query):
-        units.add(
-            _trace_key(hour_of(root.start_time), root.is_eval, root.prompt),
-            latency_ms=float(root.latency_ms),
-            error=root.status == "error",
-            input_tokens=root.input_tokens,
-            output_tokens=root.output_tokens,
-            cost_usd=root.cost_usd,
-            cost_count=root.cost_count,
-        )
+    for row in connection.execute(query):
+        _add_row(units, dict(zip(names, row, strict=True)))
     return units.rows
 
 

@@ -22,18 +22,27 @@ from llmmon.tracing.span import SpanRecord
 
 __all__ = [
     "CURRENT_SPAN",
+    "PROMPT_STAMP",
     "SAMPLED_OUT",
     "activate",
     "current_span",
     "deactivate",
     "finish_span",
     "new_span",
+    "stamp_prompt",
 ]
 
 logger = logging.getLogger("llmmon")
 
 CURRENT_SPAN: contextvars.ContextVar[SpanRecord | None] = contextvars.ContextVar("llmmon_span", default=None)
 SAMPLED_OUT: contextvars.ContextVar[bool] = contextvars.ContextVar("llmmon_sampled_out", default=False)
+# The prompt last rendered in a trace: (trace_id, name, version, hash). Spans started later in
+# the same trace through ``new_span`` (LLM calls, LangChain runs) carry it too, so their tokens
+# and cost can be grouped by prompt version. Keyed by trace id because a ContextVar set inside
+# a traced function outlives that call; a stamp from an earlier trace is simply ignored.
+PROMPT_STAMP: contextvars.ContextVar[tuple[str, str, str, str] | None] = contextvars.ContextVar(
+    "llmmon_prompt_stamp", default=None
+)
 
 
 def current_span() -> SpanRecord | None:
@@ -76,7 +85,7 @@ def new_span(name: str, *, kind: str = "span") -> SpanRecord | None:
                 start_ns=time_ns(),
                 perf_start_ns=perf_counter_ns(),
             )
-        return SpanRecord(
+        child = SpanRecord(
             span_id=new_span_id(),
             trace_id=parent.trace_id,
             parent_span_id=parent.span_id,
@@ -85,9 +94,22 @@ def new_span(name: str, *, kind: str = "span") -> SpanRecord | None:
             start_ns=time_ns(),
             perf_start_ns=perf_counter_ns(),
         )
+        stamp = PROMPT_STAMP.get()
+        if stamp is not None and stamp[0] == parent.trace_id:
+            child.set_prompt(stamp[1], stamp[2], stamp[3])
+        return child
     except Exception:  # tracing must never break the traced code
         logger.warning("llmmon: could not start span %r", name, exc_info=True)
         return None
+
+
+def stamp_prompt(name: str, version: str, content_hash: str) -> None:
+    """Stamp a rendered prompt on the current span and on spans started after it in the trace."""
+    span = CURRENT_SPAN.get()
+    if span is None:
+        return
+    span.set_prompt(name, version, content_hash)
+    PROMPT_STAMP.set((span.trace_id, name, version, content_hash))
 
 
 def activate(span: SpanRecord) -> contextvars.Token[SpanRecord | None]:

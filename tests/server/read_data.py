@@ -77,6 +77,8 @@ def seed(engine: Engine, *, traces: int = 60) -> Seeded:
             session_id=f"s-{i % 11}",
             input=json.dumps({"question": question}),
             output=json.dumps(f"Answer number {i}"),
+            prompt_name="support-answer",  # prompt.render() stamps the traced function's span ...
+            prompt_version=version,
         )
         llm = _row(
             trace_id=trace_id,
@@ -86,7 +88,7 @@ def seed(engine: Engine, *, traces: int = 60) -> Seeded:
             start_time=start + timedelta(milliseconds=5),
             latency_ms=80.0 + 11 * i,
             model=model,
-            prompt_name="support-answer",
+            prompt_name="support-answer",  # ... and the LLM call started after it
             prompt_version=version,
             input_tokens=100 + i,
             output_tokens=20 + i,

@@ -88,9 +88,6 @@ def _expected(engine: Engine) -> dict[tuple[Any, ...], list[float]]:
     """Roll-ups recomputed from the stored spans, independently of llmmon.storage.rollups."""
     with engine.connect() as connection:
         spans = [dict(r) for r in connection.execute(select(SPAN)).mappings()]
-    by_trace: dict[str, list[dict[str, Any]]] = {}
-    for span in spans:
-        by_trace.setdefault(span["trace_id"], []).append(span)
     result: dict[tuple[Any, ...], list[float]] = {}
 
     def add(key: tuple[Any, ...], latency: float, error: bool, tin: int, tout: int, cost: float, costs: int) -> None:
@@ -113,17 +110,10 @@ def _expected(engine: Engine) -> dict[tuple[Any, ...], list[float]]:
                    span["prompt_version"] or "", span["is_eval"])  # fmt: skip
             add(key, span["latency_ms"], span["status"] == "error", span["input_tokens"] or 0,
                 span["output_tokens"] or 0, span["cost_usd"] or 0.0, span["cost_usd"] is not None)  # fmt: skip
-        if span["parent_span_id"] is None:
-            members = by_trace[span["trace_id"]]
-            llm = [m for m in members if m["kind"] == "llm"]
-            prompts = [
-                (m["prompt_name"], m["prompt_version"]) for m in members if m["prompt_version"] and m["prompt_name"]
-            ]
-            name, version = max(prompts) if prompts else ("", "")
-            key = (hour(span["start_time"]), "trace", "", name, version, span["is_eval"])
-            costs = [m["cost_usd"] for m in llm if m["cost_usd"] is not None]
-            add(key, span["latency_ms"], span["status"] == "error", sum(m["input_tokens"] or 0 for m in llm),
-                sum(m["output_tokens"] or 0 for m in llm), sum(costs), len(costs))  # fmt: skip
+        if span["parent_span_id"] is None:  # a trace unit: the root alone, keyed by its own prompt
+            key = (hour(span["start_time"]), "trace", "", span["prompt_name"] or "", span["prompt_version"] or "",
+                   span["is_eval"])  # fmt: skip
+            add(key, span["latency_ms"], span["status"] == "error", 0, 0, 0.0, 0)
     return result
 
 
@@ -188,9 +178,14 @@ def test_migration_backfills_existing_spans(tmp_path: Path) -> None:
 
 
 def test_prompt_version_breakdown_counts_the_traces_llm_tokens_and_cost(engine: Engine) -> None:
-    """The demo stamps the prompt on the function span, and the LLM child has the tokens."""
+    """Trace counts come from the roots, tokens and cost from the LLM calls of the same prompt version."""
     rng = random.Random(2)
     spans = [s for _ in range(10) for s in _trace(rng, start=BASE, prompt_on_root=True)]
+    roots_by_trace = {s["trace_id"]: s for s in spans if s["parent_span_id"] is None}
+    for span in spans:  # the SDK copies the rendered prompt onto LLM spans started after it
+        if span["kind"] == "llm":
+            root = roots_by_trace[span["trace_id"]]
+            span.update(prompt_name=root["prompt_name"], prompt_version=root["prompt_version"])
     _store(engine, spans, 5)
     rows = {r.key: r for r in rollup_stats.breakdown(engine, by="prompt_version", since=BASE)}
     for version in ("v1", "v2"):
