@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert, select
 
 from llmmon.storage.models import AnswerCheck, ClaimCheck, Feedback, Span
 
@@ -113,28 +113,30 @@ def store(engine: Engine, traces: Sequence[Trace], *, eval_noise: bool = True) -
         for start in range(0, len(rows), 2000):
             connection.execute(insert(span), rows[start : start + 2000])
         checked = [t for t in traces if t.claims is not None]
-        for index, trace in enumerate(checked, start=1):
-            connection.execute(
-                insert(answer).values(
-                    id=index, trace_id=trace.trace_id, verdict=trace.checked_verdict, score=0.5, created_at=trace.end
-                )
-            )
-            claim_rows = [
-                {
-                    "answer_check_id": index,
-                    "trace_id": trace.trace_id,
-                    "text": f"claim {n}",
-                    "start": 0,
-                    "end": 5,
-                    "verdict": verdict,
-                    "tier": "deterministic",
-                    "evidence": "[]",
-                    "reason": "",
-                }
-                for n, verdict in enumerate(trace.claims or [])
-            ]
-            if claim_rows:
-                connection.execute(insert(claim), claim_rows)
+        first = int(connection.execute(select(func.coalesce(func.max(answer.c.id), 0))).scalar_one()) + 1
+        answer_rows = [
+            {"id": index, "trace_id": t.trace_id, "verdict": t.checked_verdict, "score": 0.5, "created_at": t.end}
+            for index, t in enumerate(checked, start=first)
+        ]
+        claim_rows = [
+            {
+                "answer_check_id": index,
+                "trace_id": trace.trace_id,
+                "text": f"claim {n}",
+                "start": 0,
+                "end": 5,
+                "verdict": verdict,
+                "tier": "deterministic",
+                "evidence": "[]",
+                "reason": "",
+            }
+            for index, trace in enumerate(checked, start=first)
+            for n, verdict in enumerate(trace.claims or [])
+        ]
+        if answer_rows:
+            connection.execute(insert(answer), answer_rows)
+        if claim_rows:
+            connection.execute(insert(claim), claim_rows)
         votes = [
             {
                 "trace_id": t.trace_id,
