@@ -1,6 +1,6 @@
 """Benchmark: the monitor's metric set over N spans (default 1,000,000) on a SQLite file.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--spans 1000000] [--db path]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_metrics.py [--spans 1000000] [--db path]
 
 Writes N/2 traces (a root span + an LLM span each) spread over 7 days, then times 20
 ``compute_metric`` calls like the default alert rules (1-hour and 1-day windows, grouped and
