@@ -5,7 +5,6 @@ from llmmon.storage.models.checks import AnswerCheck, ClaimCheck
 from llmmon.storage.models.evals import EvalResult, EvalRun
 from llmmon.storage.models.judge import JudgeCacheEntry
 from llmmon.storage.models.knowledge import KbDocument, KbPassage, KnowledgeBase
-from llmmon.storage.models.monitor_jobs import EvalJob, JudgeScore
 from llmmon.storage.models.monitor_alerts import Alert
 from llmmon.storage.models.monitor_jobs import EvalJob, JudgeScore
 from llmmon.storage.models.rollups import span_rollup_hour
@@ -18,14 +17,12 @@ __all__ = [
     "ApiKey",
     "ClaimCheck",
     "EvalJob",
-    "EvalJob",
     "EvalPriority",
     "EvalResult",
     "EvalRun",
     "Feedback",
     "FeedbackEvent",
     "JudgeCacheEntry",
-    "JudgeScore",
     "JudgeScore",
     "KbDocument",
     "KbPassage",
