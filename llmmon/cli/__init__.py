@@ -37,6 +37,10 @@ app.command("check")(factcheck.check_command)
 from llmmon.cli import eval as eval_cli; app.add_typer(eval_cli.app, name="eval")  # noqa: E402, E702, I001
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve_command)
+from llmmon.cli import monitor as monitor_cli; app.command("monitor")(monitor_cli.monitor_command)  # noqa: E402, E702, I001
+from llmmon.cli import alerts as alerts_cli; app.add_typer(alerts_cli.app, name="alerts")  # noqa: E402, E702, I001
+from llmmon.cli import canary as canary_cli; app.add_typer(canary_cli.app, name="canary")  # noqa: E402, E702, I001
+from llmmon.cli import report as report_cli; app.command("report")(report_cli.report_command)  # noqa: E402, E702, I001
 from llmmon.cli import drift as drift_cli, metrics as metrics_cli; app.command("metrics")(metrics_cli.metrics_command); app.command("subgroups")(metrics_cli.subgroups_command); app.command("drift")(drift_cli.drift_command)  # noqa: E402, E501, E702, I001
 from llmmon.cli import worker as worker_cli; app.command("worker")(worker_cli.worker_command)  # noqa: E402, E702, I001
 
