@@ -201,19 +201,18 @@ def _column_query(column: str) -> Callable[[Engine, Scope], Select[Any]]:
 
 
 def _hallucination_query(engine: Engine, scope: Scope) -> Select[Any]:
-    units = trace_units(engine, scope).alias("hunits")
+    # One pass: units joined to their answer checks, grouped per trace (an IN over the unit
+    # subquery makes SQLite re-run it per row).
+    units = trace_units(engine, scope)
     answer = AnswerCheck.__table__  # type: ignore[attr-defined]
     claim = ClaimCheck.__table__  # type: ignore[attr-defined]
     contradicted = exists().where(claim.c.answer_check_id == answer.c.id, claim.c.verdict == "contradicted")
-    per_trace = (
-        select(answer.c.trace_id.label("trace_id"), func.max(case((contradicted, 1), else_=0)).label("bad"))
-        .where(answer.c.trace_id.in_(select(units.c.trace_id)))
-        .group_by(answer.c.trace_id)
-        .subquery("checked")
+    keys = key_columns(units)
+    return (
+        select(*keys, func.max(case((contradicted, 1), else_=0)).label("value"))
+        .select_from(units.join(answer, answer.c.trace_id == units.c.trace_id))
+        .group_by(units.c.trace_id, *keys)
     )
-    value = per_trace.c.bad.label("value")
-    joined = units.join(per_trace, per_trace.c.trace_id == units.c.trace_id)
-    return select(*key_columns(units), value).select_from(joined)
 
 
 def _unsupported_query(engine: Engine, scope: Scope) -> Select[Any]:
@@ -258,14 +257,13 @@ def _judge_query(engine: Engine, scope: Scope) -> Select[Any]:
     scored: list[ColumnElement[bool]] = [table.c.value.is_not(None)]
     if "status" in table.c:
         scored.append(table.c.status == "scored")
-    per_trace = (
-        select(table.c.trace_id.label("trace_id"), func.avg(table.c.value).label("value"))
-        .where(*scored, table.c.trace_id.in_(select(units.c.trace_id)))
-        .group_by(table.c.trace_id)
-        .subquery("judged")
+    keys = key_columns(units)
+    return (
+        select(*keys, func.avg(table.c.value).label("value"))
+        .select_from(units.join(table, table.c.trace_id == units.c.trace_id))
+        .where(*scored)
+        .group_by(units.c.trace_id, *keys)
     )
-    joined = units.join(per_trace, per_trace.c.trace_id == units.c.trace_id)
-    return select(*key_columns(units), per_trace.c.value).select_from(joined)
 
 
 def _regeneration_query(engine: Engine, scope: Scope) -> Select[Any]:
@@ -299,30 +297,26 @@ def _regeneration_query(engine: Engine, scope: Scope) -> Select[Any]:
 
 
 def _agreement_query(engine: Engine, scope: Scope) -> Select[Any]:
-    units = trace_units(engine, scope).alias("aunits")
+    units = trace_units(engine, scope)
     answer = AnswerCheck.__table__  # type: ignore[attr-defined]
-    verdicts = (
-        select(
-            answer.c.trace_id.label("trace_id"),
-            func.max(case((answer.c.verdict == "hallucinated", 1), else_=0)).label("judge_bad"),
-        )
-        .where(
-            answer.c.trace_id.in_(select(units.c.trace_id)),
-            or_(answer.c.verdict == "hallucinated", answer.c.verdict == "supported"),
-        )
-        .group_by(answer.c.trace_id)
-        .subquery("verdicts")
-    )
     table = _feedback_table()
     if table is None:
         nothing = (literal(0).label("judge_bad"), literal(0).label("human_bad"))
         return select(*key_columns(units), *nothing).select_from(units).where(literal(False))
     votes = _votes(table)
+    keys = key_columns(units)
+    joined = units.join(answer, answer.c.trace_id == units.c.trace_id).join(
+        votes, votes.c.trace_id == units.c.trace_id
+    )
     return (
-        select(*key_columns(units), verdicts.c.judge_bad, votes.c.is_down.label("human_bad"))
-        .select_from(units)
-        .join(verdicts, verdicts.c.trace_id == units.c.trace_id)
-        .join(votes, votes.c.trace_id == units.c.trace_id)
+        select(
+            *keys,
+            func.max(case((answer.c.verdict == "hallucinated", 1), else_=0)).label("judge_bad"),
+            func.max(votes.c.is_down).label("human_bad"),
+        )
+        .select_from(joined)
+        .where(or_(answer.c.verdict == "hallucinated", answer.c.verdict == "supported"))
+        .group_by(units.c.trace_id, *keys)
     )
 
 
