@@ -229,24 +229,19 @@ def _feedback_table() -> Table | None:
     return SQLModel.metadata.tables.get("feedback")
 
 
-def _votes(table: Table) -> Any:
-    """One row per voted trace: ``is_down`` 1 when any current vote on it is negative."""
-    c = table.c
-    return (
-        select(c.trace_id.label("trace_id"), func.max(case((c.score < 0, 1), else_=0)).label("is_down"))
-        .group_by(c.trace_id)
-        .subquery("votes")
-    )
-
-
 def _votes_query(engine: Engine, scope: Scope) -> Select[Any]:
+    # Joined straight to the feedback table (indexed by trace_id) and grouped per trace: a
+    # join to a grouped vote subquery has no index and made SQLite scan it per unit.
     units = trace_units(engine, scope)
     table = _feedback_table()
     if table is None:
         return select(*key_columns(units), literal(0).label("value")).select_from(units).where(literal(False))
-    votes = _votes(table)
-    joined = units.join(votes, votes.c.trace_id == units.c.trace_id)
-    return select(*key_columns(units), votes.c.is_down.label("value")).select_from(joined)
+    keys = key_columns(units)
+    return (
+        select(*keys, func.max(case((table.c.score < 0, 1), else_=0)).label("value"))
+        .select_from(units.join(table, table.c.trace_id == units.c.trace_id))
+        .group_by(units.c.trace_id, *keys)
+    )
 
 
 def _judge_query(engine: Engine, scope: Scope) -> Select[Any]:
@@ -303,16 +298,15 @@ def _agreement_query(engine: Engine, scope: Scope) -> Select[Any]:
     if table is None:
         nothing = (literal(0).label("judge_bad"), literal(0).label("human_bad"))
         return select(*key_columns(units), *nothing).select_from(units).where(literal(False))
-    votes = _votes(table)
     keys = key_columns(units)
     joined = units.join(answer, answer.c.trace_id == units.c.trace_id).join(
-        votes, votes.c.trace_id == units.c.trace_id
+        table, table.c.trace_id == units.c.trace_id
     )
     return (
         select(
             *keys,
             func.max(case((answer.c.verdict == "hallucinated", 1), else_=0)).label("judge_bad"),
-            func.max(votes.c.is_down).label("human_bad"),
+            func.max(case((table.c.score < 0, 1), else_=0)).label("human_bad"),
         )
         .select_from(joined)
         .where(or_(answer.c.verdict == "hallucinated", answer.c.verdict == "supported"))
