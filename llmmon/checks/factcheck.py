@@ -29,7 +29,7 @@ from typing import Literal, Protocol
 from llmmon.checks.claims import split_claims
 from llmmon.checks.entities import KbVocabulary, entity_candidates
 from llmmon.checks.failure import classify_failure
-from llmmon.checks.polarity import is_negated, negated_words
+from llmmon.checks.polarity import is_negated, negated_heads, negated_words
 from llmmon.checks.quantities import Quantity, extract_quantities, is_same_value, roles_compatible
 from llmmon.checks.segments import DAY_WORDS, Segment, SegmentCache, clause_spans, quantity_token, topic_terms
 from llmmon.checks.terms import content_terms
@@ -70,6 +70,13 @@ _DISTINCTIVE_SHARE = 0.01
 _MIN_NEGATED_SHARED = 2
 # Capitalised words (a sentence's first word too: "Zodiac was released in 2007"); stop words drop out as terms.
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9'’&-]*")
+# A name: a run of capitalised words, with short function words inside ("Throne of Glass",
+# "Wayside School is Falling Down").
+_NAME_PHRASE = re.compile(
+    r"\b[A-Z][A-Za-z0-9'’&-]*(?:\s+(?:(?:of|the|and|in|on|at|to|for|a|an|is|de|la|von|van|&)\s+)*[A-Z][A-Za-z0-9'’&-]*)*"
+)
+# A lone word before a sentence stop is an interjection ("Great. Tell me more", "Okay! ..."), not a name.
+_INTERJECTION = re.compile(r"(?:^|(?<=[.!?]))\s*[A-Za-z]+\s*[,.!?]+")
 
 
 class EvidenceIndex(Protocol):
@@ -91,6 +98,8 @@ class _ClaimFacts:
     days: frozenset[int]
     negated: bool
     name_terms: frozenset[str] = frozenset()  # terms of capitalised names in the claim or question
+    # The same names one phrase at a time ("At the Water's Edge" -> {water, edge}).
+    name_phrases: tuple[frozenset[str], ...] = ()
     question_quantities: tuple[Quantity, ...] = ()
     # The days each quantity is stated for: those of its own clause ("9 AM to 6 PM on weekdays, and
     # 10 AM to 2 PM on Saturday"), parallel to ``quantities``.
@@ -275,10 +284,18 @@ class FactChecker:
         days = extract_weekdays(claim.text)
         names: frozenset[str] = frozenset()
         asked: tuple[Quantity, ...] = ()
+        phrases: tuple[frozenset[str], ...] = ()
         if self.kb_scope == "open":
             names = content_terms(" ".join(_CAPITALISED.findall(f"{claim.text} {question or ''}")))
             asked = tuple(extract_quantities(question)) if question else ()
+            phrases = tuple(
+                terms
+                for text in (claim.text, question or "")
+                for phrase in _NAME_PHRASE.findall(_INTERJECTION.sub(" ", text))
+                if (terms := content_terms(phrase))
+            )
         return _ClaimFacts(
+            name_phrases=phrases,
             name_terms=names,
             question_quantities=asked,
             quantity_days=_quantity_days(claim.text, quantities, days),
@@ -596,7 +613,20 @@ class FactChecker:
         _, _, seg, values = found
         if values and all(any(is_same_value(v, q) for q in facts.question_quantities) for v in values):
             return False
-        return self._anchored(facts, seg)
+        return self._names_the_subject(facts, seg)
+
+    def _names_the_subject(self, facts: _ClaimFacts, seg: Segment) -> bool:
+        """A number is contradicted (``kb_scope="open"``) only by a clause that itself -- not merely
+        its line -- names the claim's or the question's subject: a whole name of theirs with a
+        distinctive word in it ("Throne of Glass was released 2012"), or two distinctive shared
+        words. "City of Glass was released 2009" says nothing about "The Mortal Instruments", nor
+        "We Are Water" about "At the Water's Edge"."""
+        words = seg.words | seg.title_terms
+        shared = (facts.terms | facts.question_terms) & words
+        distinctive = {term for term in shared if ":" not in term and self._distinctive(term)}
+        if len(distinctive) >= 2:
+            return True
+        return any(phrase <= words and phrase & distinctive for phrase in facts.name_phrases)
 
     def _flip_is_specific(self, facts: _ClaimFacts, seg: Segment) -> bool:
         """With ``kb_scope="open"``, a polarity flip counts only when the negation governs words the
@@ -606,8 +636,13 @@ class FactChecker:
             return True
         negated, other = (facts.claim.text, seg.words) if facts.negated else (seg.text, facts.terms)
         scope = content_terms(negated_words(negated)) - DAY_WORDS
-        # What the negation governs must be stated on the other side: two of its words (or all, if fewer).
+        # What the negation governs must be stated on the other side: two of its words (or all, if fewer),
+        heads = content_terms(" ".join(negated_heads(negated)))
         needed = min(_MIN_NEGATED_SHARED, len(scope))
+        # and the very word it denies must be one of them: "no more recommendations for Dan Brown"
+        # says nothing against "Digital Fortress is written by Dan Brown".
+        if heads and not heads & other:
+            return False
         return bool(scope) and len(scope & other) >= needed and self._anchored(facts, seg)
 
     @staticmethod

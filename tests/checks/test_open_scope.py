@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from llmmon.checks.factcheck import FactChecker
-from llmmon.checks.polarity import is_negated, negated_words
+from llmmon.checks.polarity import is_negated, negated_heads, negated_words
 from llmmon.knowledge.index import KnowledgeIndex
 from tests.checks.conftest import passages_index
 
@@ -107,3 +107,79 @@ def test_negated_words_are_the_cue_and_what_follows_within_the_sentence() -> Non
     assert negated_words("the pilot was not picked up.Brandon Tartikoff was president") == "not picked up"
     assert negated_words("The store opens at 10 AM.") == ""
     assert negated_words("일요일은 휴무입니다") == "일요일은 휴무"
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # first-person / hedging clauses say what the speaker did or knows, not what the world is
+        ("I have not but I heard Wayside School is Falling Down is a classic.", False),
+        ("I haven't, but Hitch is starring Will Smith.", False),
+        ("I am not for sure but Marc John Jefferies also starred in Yelling to the Sky.", False),
+        ("I'm not, but he is.", False),
+        ("I have not seen it.", False),
+        # sentence-initial interjections and answer words
+        ("Oh no, it was The Pursuit of Happyness!", False),
+        ("No Tom Arnold is in Undercover Blues and True Lies.", False),
+        ("No in Brazil though, there are many football teams.", False),
+        ("That's not bad, they also drafted Rudy Gay.", False),
+        # ... but a real denial stays one
+        ("No Sunday deliveries are made.", True),
+        ("I have not read it because it is not in English.", True),
+        ("Tom Arnold is not in True Lies.", True),
+        # Korean hedges ("잘 모르겠지만", "확실하지 않지만") are not denials; the fact after them stands
+        ("잘 모르겠지만 매장은 10시에 엽니다.", False),
+        ("확실하지 않지만 그 영화는 2010년에 개봉했습니다.", False),
+        ("매장은 일요일에 문을 열지 않습니다.", True),
+    ],
+)
+def test_first_person_hedges_and_interjections_do_not_flip_a_fact(text: str, negated: bool) -> None:
+    assert is_negated(text) is negated
+
+
+def test_negation_scope_ends_at_its_clause() -> None:
+    assert negated_words("We do not ship to Canada, but we ship to Mexico.") == "not ship to Canada"
+    assert negated_words("It is not sold here though Zodiac is a film.") == "not sold here"
+
+
+def test_a_determiner_negation_denies_its_head_word() -> None:
+    assert negated_heads("There are no more recommendations for Dan Brown.") == ["recommendations"]
+    assert negated_heads("Zodiac is not starring Jake Gyllenhaal.") == []  # "not": the verb may be paraphrased
+    assert negated_heads("The store is closed on Sundays.") == []
+
+
+def test_open_scope_no_flip_when_the_denied_word_is_not_stated(films: KnowledgeIndex) -> None:
+    checker = FactChecker(films, kb_scope="open")
+    answer = "There are no more recommendations for Jake Gyllenhaal."
+    assert checker.check(answer, question="More films with Jake Gyllenhaal?").verdict != "hallucinated"
+    assert checker.check("There is no crime fiction film called Zodiac.").verdict == "hallucinated"  # "crime" is stated
+
+
+def test_open_scope_hedged_answer_is_not_a_denial(films: KnowledgeIndex) -> None:
+    checker = FactChecker(films, kb_scope="open")
+    assert checker.check("I have not but I heard Zodiac is starring Jake Gyllenhaal.").verdict != "hallucinated"
+    assert checker.check("Oh no, Zodiac is starring Jake Gyllenhaal!").verdict != "hallucinated"
+
+
+def test_open_scope_number_needs_the_clause_to_name_the_subject() -> None:
+    index = passages_index(
+        "Sarah J. Maas wrote Throne of Glass. Throne of Glass was released 2012.",
+        "Cassandra Clare wrote The Mortal Instruments. City of Glass was released 2009.",
+        "Wally Lamb wrote We Are Water. We Are Water was released 2013.",
+        "Frank Herbert wrote The Great Dune Trilogy. The Great Dune Trilogy was released 1977.",
+    )
+    checker = FactChecker(index, kb_scope="open")
+    # the clause with the year names another work of the same line: no contradiction
+    question = "Did she write The Mortal Instruments? When did that come out?"
+    assert checker.check("It was released in 2011.", question=question).verdict != "hallucinated"
+    # one shared word of a longer title is not the title
+    question = "She also wrote At the Water's Edge. Have you read it?"
+    assert checker.check("I heard it was released in 2015.", question=question).verdict != "hallucinated"
+    # "Great." alone is an interjection, not the name in "The Great Dune Trilogy"
+    question = "Great. Tell me more about Marina please."
+    assert checker.check("Marina was released in 1999.", question=question).verdict != "hallucinated"
+    # the whole name in the clause with the year: still a contradiction
+    result = checker.check("Throne of Glass was released in 2015.")
+    assert result.verdict == "hallucinated" and "2012" in result.claims[0].reason
+    question = "When was Throne of Glass released?"
+    assert checker.check("It was released in 1995.", question=question).verdict == "hallucinated"
