@@ -41,7 +41,12 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("llmmon")
 
-_OPTIONAL_ROUTERS = ("llmmon.server.routes.api", "llmmon.server.routes.dashboard")
+_OPTIONAL_ROUTERS = (
+    "llmmon.server.routes.api",
+    "llmmon.server.routes.monitor_api",
+    "llmmon.server.routes.dashboard",
+    "llmmon.server.routes.monitor_pages",
+)
 
 
 def _optional_router(module_name: str) -> APIRouter | None:

@@ -11,7 +11,7 @@ from html import escape
 
 from markupsafe import Markup
 
-__all__ = ["PALETTE", "bar_chart", "line_chart"]
+__all__ = ["PALETTE", "bar_chart", "interval_chart", "line_chart", "paired_bar_chart"]
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
 Formatter = Callable[[float], str]
@@ -139,5 +139,97 @@ def bar_chart(
         parts.append(
             f'<text class="tick" x="{left + bar_w + 4:.1f}" y="{by + bar_height - 5}">{escape(fmt(value))}</text>'
         )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def paired_bar_chart(
+    items: Sequence[tuple[str, float | None, float | None]],
+    *,
+    title: str,
+    names: tuple[str, str] = ("reference", "current"),
+    fmt: Formatter = _plain,
+    width: int = 460,
+    bar_height: int = 9,
+) -> Markup:
+    """Two horizontal bars per label (e.g. a bin's share in the reference and the current window)."""
+    left, right, top = 150, 70, 28
+    row = 2 * bar_height + 8
+    height = top + max(1, len(items)) * row + 22
+    plot_w = width - left - right
+    values = [v for _, a, b in items for v in (a, b) if v is not None]
+    v_max = max(values) if values and max(values) > 0 else 1.0
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<text class="chart-title" x="8" y="16">{escape(title)}</text>',
+    ]
+    if not items:
+        parts.append(f'<text class="empty" x="{width / 2}" y="{top + 12}" text-anchor="middle">no data</text>')
+    for index, (label, *pair) in enumerate(items):
+        by = top + index * row
+        short = label if len(label) <= 22 else label[:21] + "…"
+        parts.append(
+            f'<text class="tick" x="{left - 6}" y="{by + bar_height + 3}" text-anchor="end">'
+            f"<title>{escape(label)}</title>{escape(short)}</text>"
+        )
+        for k, value in enumerate(pair):
+            y = by + k * bar_height
+            if value is None:
+                parts.append(f'<text class="tick" x="{left + 4}" y="{y + bar_height - 1}">n/a</text>')
+                continue
+            bar_w = max(1.0, plot_w * value / v_max)
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{bar_w:.1f}" height="{bar_height - 1}" fill="{PALETTE[k]}" rx="1">'
+                f"<title>{escape(names[k])} {escape(label)}: {escape(fmt(value))}</title></rect>"
+            )
+            parts.append(
+                f'<text class="tick" x="{left + bar_w + 4:.1f}" y="{y + bar_height - 1}">{escape(fmt(value))}</text>'
+            )
+    for k, name in enumerate(names):
+        parts.append(f'<rect x="{left + k * 110}" y="{height - 14}" width="10" height="10" fill="{PALETTE[k]}"/>')
+        parts.append(f'<text class="legend" x="{left + k * 110 + 14}" y="{height - 5}">{escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def interval_chart(
+    low: float | None,
+    estimate: float | None,
+    high: float | None,
+    *,
+    margin: float,
+    title: str,
+    fmt: Formatter = _plain,
+    width: int = 260,
+    height: int = 44,
+) -> Markup:
+    """One confidence interval on a horizontal axis through 0, with the tolerated margin marked."""
+    pad = 10
+    finite = [v for v in (low, estimate, high, margin, -margin, 0.0) if v is not None]
+    span = max(abs(v) for v in finite) or 1.0
+
+    def x(v: float) -> float:
+        return pad + (width - 2 * pad) * (v + span) / (2 * span)
+
+    parts = [
+        f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<line class="axis" x1="{pad}" x2="{width - pad}" y1="22" y2="22"/>',
+        f'<line class="zero" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="8" y2="36"/>',
+        f'<line class="margin" x1="{x(margin):.1f}" x2="{x(margin):.1f}" y1="8" y2="36">'
+        f"<title>margin {escape(fmt(margin))}</title></line>",
+        f'<line class="margin" x1="{x(-margin):.1f}" x2="{x(-margin):.1f}" y1="8" y2="36">'
+        f"<title>margin {escape(fmt(-margin))}</title></line>",
+    ]
+    if low is not None and high is not None:
+        parts.append(
+            f'<line class="ci" x1="{x(low):.1f}" x2="{x(high):.1f}" y1="22" y2="22" stroke="{PALETTE[0]}" '
+            f'stroke-width="4"><title>[{escape(fmt(low))}, {escape(fmt(high))}]</title></line>'
+        )
+    if estimate is not None:
+        parts.append(f'<circle cx="{x(estimate):.1f}" cy="22" r="4" fill="{PALETTE[1]}"/>')
+    else:
+        parts.append(f'<text class="empty" x="{width / 2}" y="40" text-anchor="middle">no data</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -1,5 +1,6 @@
-"""The read side of the JSON API (``GET /v1/...``): traces, stats, claim checks, eval runs, alerts,
-knowledge bases -- everything the dashboard shows, OpenAPI-documented.
+"""The read side of the JSON API (``GET /v1/...``): traces, stats, claim checks, eval runs,
+knowledge bases -- everything the dashboard shows, OpenAPI-documented (alerts, drift and
+canaries are in ``monitor_api``).
 
 Routes stay thin: validate the query, call a storage read function, return a ``...Public`` model
 (lists as ``...sPublic`` with ``data`` and ``count``). Filters are bound parameters all the way
@@ -25,7 +26,6 @@ from llmmon.storage.models import Span
 from llmmon.storage.repo import _connect
 
 __all__ = [
-    "AlertsPublic",
     "BreakdownRowsPublic",
     "CitedPassagesPublic",
     "ClaimChecksPublic",
@@ -110,23 +110,6 @@ class EvalRunsPublic(BaseModel):
 
     data: list[eval_views.EvalRunPublic]
     count: int
-
-
-class AlertPublic(BaseModel):
-    """A fired alert (produced by the monitor)."""
-
-    name: str
-    severity: str
-    message: str
-    fired_at: datetime
-
-
-class AlertsPublic(BaseModel):
-    """Fired alerts; ``note`` says why the list may be empty."""
-
-    data: list[AlertPublic]
-    count: int
-    note: str | None = None
 
 
 class KnowledgeBasesPublic(BaseModel):
@@ -325,13 +308,8 @@ def _eval_run_exists(engine: Engine, run_id: str) -> bool:
         return connection.execute(select(run.c.id).where(run.c.id == run_id)).first() is not None
 
 
-ALERTS_NOTE = "alert rules are evaluated by the monitor (issue 6), which is not installed yet"
-
-
-@router.get("/alerts", response_model=AlertsPublic, summary="Fired alerts")
-def list_alerts() -> AlertsPublic:
-    """Fired alerts; empty with a note until the monitor records them."""
-    return AlertsPublic(data=[], count=0, note=ALERTS_NOTE)
+# Alerts, drift and canaries: ``llmmon.server.routes.monitor_api``.
+ALERTS_NOTE = "the monitor's alerts, acks and notification log are on the Alerts page"
 
 
 @router.get("/knowledge-bases", response_model=KnowledgeBasesPublic, summary="Knowledge bases")
