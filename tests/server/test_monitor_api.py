@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from llmmon.config import Settings
 from llmmon.server.app import create_app
 from llmmon.server.keys import create_key
+from tests.server.conftest import make_settings
 from tests.server.monitor_data import seed_alerts, seed_canary, seed_drift
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -188,3 +191,29 @@ def test_openapi_documents_the_monitor_routes(client: TestClient) -> None:
         schema = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         assert schema["$ref"].endswith(f"/{model}")
     assert "/alerts" not in spec["paths"]  # the pages are not part of the API
+
+
+def test_schemathesis_monitor_routes(tmp_path: Path, server_engine: Engine) -> None:
+    """Generated requests to the four routes: never a 5xx, every error in the one envelope."""
+    from hypothesis import HealthCheck, given, settings
+
+    seed_alerts(server_engine, now=END)
+    app = create_app(make_settings(tmp_path, server_no_auth=True), engine=server_engine)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    checked = 0
+    for path, method in [("/v1/alerts", "GET"), ("/v1/alerts/{alert_id}/ack", "POST"), ("/v1/drift", "GET"),
+                         ("/v1/canary", "GET")]:  # fmt: skip
+        operation = schema[path][method]
+
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def check(case: schemathesis.Case) -> None:
+            response = case.call()
+            assert response.status_code < 500, response.text
+            if response.status_code >= 400:
+                payload = response.json()
+                assert set(payload) == {"ok", "error", "status"} and payload["status"] == response.status_code
+
+        check()
+        checked += 1
+    assert checked == 4
