@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmmon.monitor.alerts import AlertMonitor, RegistryMetrics
 from llmmon.monitor.rules import load_rules, parse_rules
+from llmmon.storage import rollups
 from llmmon.storage.engine import make_engine
 from llmmon.storage.migrate import upgrade_database
 from llmmon.storage.models import AnswerCheck, ClaimCheck, Feedback, Span
@@ -77,12 +78,19 @@ def populate(url: str, n: int, *, seed: int = 0) -> None:
                                    "end": 5, "verdict": "contradicted" if bad else "supported", "tier": "deterministic",
                                    "evidence": "[]", "reason": ""})  # fmt: skip
                 if i % 20 == 0:
-                    votes.append({"trace_id": trace_id, "user_key": "", "value": "down" if rng.random() < 0.1 else "up",
-                                  "score": 1.0, "source": "python", "created_at": at, "updated_at": at})  # fmt: skip
+                    down = rng.random() < 0.1
+                    votes.append({"trace_id": trace_id, "user_key": "", "value": "down" if down else "up",
+                                  "score": -1.0 if down else 1.0, "source": "python", "created_at": at,
+                                  "updated_at": at})  # fmt: skip
             with engine.begin() as connection:
                 for table, rows in ((span_t, spans), (check_t, checks), (claim_t, claims), (vote_t, votes)):
                     if rows:
                         connection.execute(insert(table), rows)
+        # The spans went straight into the span table (executemany, no write path), so the hourly
+        # roll-ups are rebuilt once from it: rollups.rebuild computes exactly what the write path
+        # adds span by span (tests/storage/test_rollups.py checks stored == rebuilt).
+        with engine.begin() as connection:
+            rollups.rebuild(connection)
         if engine.dialect.name == "sqlite":
             with engine.begin() as connection:
                 connection.execute(text("ANALYZE"))

@@ -92,6 +92,15 @@ class RegistryMetrics:
     are imported on first use.
     """
 
+    def combines(self, name: str) -> str | None:
+        """``count`` / ``sum`` / ``mean`` when the groups of a metric add up to its ungrouped value."""
+        from llmmon.monitor.metrics import METRICS
+
+        spec = METRICS.get(name)
+        if spec is None or spec.aggregate not in ("count", "sum", "mean"):
+            return None
+        return spec.aggregate
+
     def known_metrics(self) -> Collection[str]:
         from llmmon.monitor.drift import FEATURES
         from llmmon.monitor.metrics import METRICS
@@ -269,6 +278,13 @@ class AlertMonitor:
         self, rule: AlertRule, *, start: datetime, end: datetime, cache: dict[_CacheKey, list[_Point]]
     ) -> list[_Point]:
         key: _CacheKey = (rule.metric, tuple(sorted(rule.filter.items())), rule.group_by, start, end)
+        if key not in cache and rule.group_by is None:
+            grouped = self._grouped_sibling(rule, end - start)
+            if grouped is not None:
+                # Rules sharing (metric, filter, window) are batched: the ungrouped value of an
+                # additive metric is the volume-weighted sum of the groups a sibling rule reads.
+                parts = self._points(grouped, start=start, end=end, cache=cache)
+                cache[key] = [_combined(rule.metric, parts, self._additive(rule.metric))]
         if key not in cache:
             raw = self.metrics.compute(
                 self.engine,
@@ -284,6 +300,25 @@ class AlertMonitor:
                 points = [_Point({}, 0.0 if rule.metric == "volume" else None, 0)]
             cache[key] = points
         return cache[key]
+
+    def _additive(self, metric: str) -> str | None:
+        """How groups of ``metric`` combine (``count``, ``sum`` or ``mean``); None when they do not."""
+        how = getattr(self.metrics, "combines", None)
+        return how(metric) if callable(how) else None
+
+    def _grouped_sibling(self, rule: AlertRule, length: timedelta) -> AlertRule | None:
+        """A grouped rule over the same metric, filter and window whose groups add up to ``rule``."""
+        if self._additive(rule.metric) is None:
+            return None
+        for other in self.rules.rules:
+            if (
+                other.group_by is not None
+                and other.metric == rule.metric
+                and other.filter == rule.filter
+                and other.window_length == length
+            ):
+                return other
+        return None
 
     def evaluate_rule(
         self, rule: AlertRule, *, now: datetime, cache: dict[_CacheKey, list[_Point]] | None = None
@@ -448,6 +483,20 @@ class AlertMonitor:
                     row.notifications = json.dumps([*json.loads(row.notifications), *entries])
                     session.add(row)
             session.commit()
+
+
+def _combined(metric: str, parts: Sequence[_Point], how: str | None) -> _Point:
+    """One ungrouped point from the points of every group (each unit lies in exactly one group)."""
+    volume = sum(part.volume for part in parts)
+    measured = [part for part in parts if part.value is not None]
+    if volume == 0 or not measured:
+        return _Point({}, 0.0 if metric == "volume" else None, volume)
+    if how == "mean":
+        weight = sum(part.volume for part in measured)
+        value = sum(float(part.value or 0.0) * part.volume for part in measured) / weight
+    else:
+        value = sum(float(part.value or 0.0) for part in measured)
+    return _Point({}, value, volume)
 
 
 def _value(metric: str, point: MetricPoint) -> float | None:

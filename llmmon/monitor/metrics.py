@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Float, Integer, Table, and_, case, cast, exists, func, literal, or_, select
@@ -48,7 +48,9 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import SQLModel
 
 from llmmon.errors import ConfigError
+from llmmon.monitor.rollup_metrics import from_rollups
 from llmmon.monitor.units import (
+    PROMPT_SEPARATOR,
     Scope,
     group_keys,
     key_columns,
@@ -57,10 +59,12 @@ from llmmon.monitor.units import (
     tags_in_window,
     trace_units,
 )
+from llmmon.storage import latency_histogram
 from llmmon.storage.models import AnswerCheck, ClaimCheck, Span
 from llmmon.storage.repo import _connect
 
 __all__ = [
+    "CHECK_CLOCK_SLACK",
     "JUDGE_SCORE_TABLE",
     "METRICS",
     "REGENERATION_SECONDS",
@@ -74,6 +78,7 @@ __all__ = [
 ]
 
 REGENERATION_SECONDS = 60.0
+CHECK_CLOCK_SLACK = timedelta(hours=1)
 JUDGE_SCORE_TABLE = "judge_score"
 Aggregate = Literal["count", "mean", "sum", "percentile", "kappa"]
 _SPAN: Any = Span.__table__  # type: ignore[attr-defined]
@@ -86,6 +91,7 @@ class MetricValue:
     labels: dict[str, str]
     value: float | None
     volume: int
+    approximate: bool = False  # from the roll-ups: a histogram percentile or a window rounded to hours
 
 
 @dataclass(frozen=True)
@@ -203,9 +209,11 @@ def _column_query(column: str) -> Callable[[Engine, Scope], Select[Any]]:
 def _hallucination_query(engine: Engine, scope: Scope) -> Select[Any]:
     # One pass: units joined to their answer checks, grouped per trace (an IN over the unit
     # subquery makes SQLite re-run it per row).
-    units = trace_units(engine, scope)
     answer = AnswerCheck.__table__  # type: ignore[attr-defined]
     claim = ClaimCheck.__table__  # type: ignore[attr-defined]
+    units = trace_units(
+        engine, scope, members=False, within=_checked_since(answer.c.trace_id, answer.c.created_at, scope)
+    )
     contradicted = exists().where(claim.c.answer_check_id == answer.c.id, claim.c.verdict == "contradicted")
     keys = key_columns(units)
     return (
@@ -223,6 +231,18 @@ def _unsupported_query(engine: Engine, scope: Scope) -> Select[Any]:
     return select(*key_columns(units), value.label("value")).select_from(joined)
 
 
+def _checked_since(trace_id: Any, at: Any, scope: Scope) -> Select[Any]:
+    """Trace ids of checks or votes written since the window started (indexed by time).
+
+    A check or vote comes after the answer it is about, so one written before the window
+    cannot be about a trace that started in it: the time index narrows the candidates and the
+    traces are then looked up by their indexed trace id. ``CHECK_CLOCK_SLACK`` covers clock
+    skew between the application that stamped the trace and the worker or server that wrote the
+    check or vote.
+    """
+    return select(trace_id).where(at >= scope.start - CHECK_CLOCK_SLACK, trace_id.is_not(None))
+
+
 def _feedback_table() -> Table | None:
     import llmmon.storage.models.server  # noqa: F401  (registers the feedback table)
 
@@ -232,10 +252,13 @@ def _feedback_table() -> Table | None:
 def _votes_query(engine: Engine, scope: Scope) -> Select[Any]:
     # Joined straight to the feedback table (indexed by trace_id) and grouped per trace: a
     # join to a grouped vote subquery has no index and made SQLite scan it per unit.
-    units = trace_units(engine, scope)
     table = _feedback_table()
     if table is None:
+        units = trace_units(engine, scope, members=False)
         return select(*key_columns(units), literal(0).label("value")).select_from(units).where(literal(False))
+    units = trace_units(
+        engine, scope, members=False, within=_checked_since(table.c.trace_id, table.c.updated_at, scope)
+    )
     keys = key_columns(units)
     return (
         select(*keys, func.max(case((table.c.score < 0, 1), else_=0)).label("value"))
@@ -262,7 +285,6 @@ def _judge_query(engine: Engine, scope: Scope) -> Select[Any]:
 
 
 def _regeneration_query(engine: Engine, scope: Scope) -> Select[Any]:
-    from datetime import timedelta
 
     units = trace_units(engine, scope)
     root = _SPAN.alias("sroot")
@@ -299,9 +321,7 @@ def _agreement_query(engine: Engine, scope: Scope) -> Select[Any]:
         nothing = (literal(0).label("judge_bad"), literal(0).label("human_bad"))
         return select(*key_columns(units), *nothing).select_from(units).where(literal(False))
     keys = key_columns(units)
-    joined = units.join(answer, answer.c.trace_id == units.c.trace_id).join(
-        table, table.c.trace_id == units.c.trace_id
-    )
+    joined = units.join(answer, answer.c.trace_id == units.c.trace_id).join(table, table.c.trace_id == units.c.trace_id)
     return (
         select(
             *keys,
@@ -341,20 +361,26 @@ def _aggregate_query(spec: MetricSpec, values: Any) -> Select[Any]:
         return counted.select_from(values).group_by(*keys)
     if spec.aggregate in ("mean", "sum"):
         aggregate = func.avg if spec.aggregate == "mean" else func.sum
-        return select(
-            *keys, func.count().label("volume"), aggregate(cast(values.c.value, Float)).label("value")
-        ).select_from(values).group_by(*keys)
+        return (
+            select(*keys, func.count().label("volume"), aggregate(cast(values.c.value, Float)).label("value"))
+            .select_from(values)
+            .group_by(*keys)
+        )
     if spec.aggregate == "kappa":
         cells = {
             "both_bad": and_(values.c.judge_bad == 1, values.c.human_bad == 1),
             "judge_only": and_(values.c.judge_bad == 1, values.c.human_bad == 0),
             "human_only": and_(values.c.judge_bad == 0, values.c.human_bad == 1),
         }
-        return select(
-            *keys,
-            func.count().label("volume"),
-            *(func.sum(case((condition, 1), else_=0)).label(name) for name, condition in cells.items()),
-        ).select_from(values).group_by(*keys)
+        return (
+            select(
+                *keys,
+                func.count().label("volume"),
+                *(func.sum(case((condition, 1), else_=0)).label(name) for name, condition in cells.items()),
+            )
+            .select_from(values)
+            .group_by(*keys)
+        )
     # Percentile with numpy's linear interpolation: h = (n-1)p; in 1-based ranks the weight
     # (1 - frac) goes on rank floor(h)+1 and frac on rank floor(h)+2. Integer per-mille
     # arithmetic keeps both databases exact.
@@ -373,11 +399,15 @@ def _aggregate_query(spec: MetricSpec, values: Any) -> Select[Any]:
     low = scaled // 1000
     frac = cast(scaled % 1000, Float) / 1000.0
     weight = case((rank == low + 1, 1.0 - frac), (rank == low + 2, frac), else_=0.0)
-    return select(
-        *ranked_keys,
-        func.count().label("volume"),
-        func.sum(cast(ranked.c.value, Float) * weight).label("value"),
-    ).select_from(ranked).group_by(*ranked_keys)
+    return (
+        select(
+            *ranked_keys,
+            func.count().label("volume"),
+            func.sum(cast(ranked.c.value, Float) * weight).label("value"),
+        )
+        .select_from(ranked)
+        .group_by(*ranked_keys)
+    )
 
 
 def cohen_kappa(both_bad: int, judge_only: int, human_only: int, both_good: int) -> float | None:
@@ -421,6 +451,49 @@ def _scopes(engine: Engine, scope: Scope) -> list[tuple[dict[str, str], Scope]]:
     return result
 
 
+def _rolled_up(engine: Engine, spec: MetricSpec, scope: Scope) -> list[MetricValue] | None:
+    """The metric from the hourly roll-ups, or None when they cannot answer it (see rollup_metrics)."""
+    found = from_rollups(
+        engine, spec.name, start=scope.start, end=scope.end, filters=scope.filters, group_by=scope.group_by
+    )
+    if found is None:
+        return None
+    window, groups = found
+    merged: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[int]]] = {}
+    for group in groups:
+        keys: list[str | None] = []
+        for key in scope.group_by:
+            if key == "prompt_name":
+                keys.append(group.prompt_name or None)
+            else:
+                version = group.prompt_version
+                keys.append(f"{group.prompt_name}{PROMPT_SEPARATOR}{version}" if version else None)
+        labels = labels_of(scope.group_by, keys)
+        entry = merged.setdefault(tuple(sorted(labels.items())), (labels, [0, 0, *[0] * len(group.histogram)]))
+        sums = entry[1]
+        sums[0] += group.count
+        sums[1] += group.errors
+        for index, count in enumerate(group.histogram, start=2):
+            sums[index] += count
+    approximate = window.rounded or spec.aggregate == "percentile"
+    results: list[MetricValue] = []
+    for labels, sums in merged.values():
+        count, errors = sums[0], sums[1]
+        value: float | None
+        if spec.aggregate == "count":
+            value = float(count)
+        elif spec.aggregate == "percentile":
+            assert spec.per_mille is not None
+            value = latency_histogram.percentile(sums[2:], spec.per_mille / 10)
+        else:
+            value = errors / count
+        results.append(MetricValue(labels=labels, value=value, volume=count, approximate=approximate))
+    if not scope.group_by and not results:
+        results.append(MetricValue(labels={}, value=None, volume=0, approximate=window.rounded))
+    results.sort(key=lambda item: sorted(item.labels.items()))
+    return results
+
+
 def _row_keys(row: Any, count: int) -> list[Any]:
     return [row[f"key_{index}"] for index in range(count)]
 
@@ -433,8 +506,14 @@ def compute_metric(
     end: datetime,
     filters: Mapping[str, str] | None = None,
     group_by: str | Sequence[str] | None = None,
+    exact: bool = False,
 ) -> list[MetricValue]:
     """The metric ``name`` over ``[start, end)`` per group, sorted by labels.
+
+    Volume, error rate and latency percentiles over windows of an hour or more, filtered and
+    grouped by prompt only, are read from the hourly roll-ups (``rollup_metrics``; values say
+    ``approximate`` when a percentile or a rounded window is involved); ``exact=True`` always
+    runs the span SQL.
 
     ``group_by``: one key or several (``["model", "metadata:tier"]``). Without it the result is
     one value (labels ``{}``), with volume 0 and value None when the window has nothing to
@@ -443,6 +522,10 @@ def compute_metric(
     """
     spec = metric_spec(name)
     scope = Scope(start=start, end=end, filters=dict(filters or {}), group_by=group_keys(group_by))
+    if not exact:
+        fast = _rolled_up(engine, spec, scope)
+        if fast is not None:
+            return fast
     build = _UNIT_QUERIES[spec.source]
     results: list[MetricValue] = []
     with _connect(engine) as connection:

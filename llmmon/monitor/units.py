@@ -184,6 +184,7 @@ def trace_units(
     end: datetime | None = None,
     members: bool = True,
     extra_filters: Mapping[str, str] | None = None,
+    within: Any | None = None,
 ) -> Subquery:
     """One row per trace unit in the scope's window (or up to ``end`` when given).
 
@@ -191,6 +192,9 @@ def trace_units(
     latency_ms, status, session_id, user_id, ttft_ms, total_tokens, cost_usd``. ``members=False``
     skips the per-trace aggregation over child spans when the metric needs only root columns
     and no filter or key needs them (then ``ttft_ms``, ``total_tokens`` and ``cost_usd`` come from the root span alone).
+    ``within`` (a SELECT of trace ids, e.g. the checked or voted traces) keeps only those traces:
+    a quality metric then looks up the few checked traces by their indexed trace id instead of
+    aggregating the spans of every trace in the window.
     """
     root = _SPAN.alias("root")
     window_end = to_utc(end) if end is not None else scope.end
@@ -200,6 +204,8 @@ def trace_units(
         root.c.start_time >= scope.start,
         root.c.start_time < window_end,
     ]
+    if within is not None:
+        root_conditions.append(root.c.trace_id.in_(within))
     filters = dict(scope.filters)
     filters.update(extra_filters or {})
     if "user_id" in filters:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
+from llmmon.storage import rollups
 from llmmon.storage.models import AnswerCheck, ClaimCheck, Feedback, Span
 
 BASE = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # a Monday
@@ -112,6 +113,7 @@ def store(engine: Engine, traces: Sequence[Trace], *, eval_noise: bool = True) -
     with engine.begin() as connection:
         for start in range(0, len(rows), 2000):
             connection.execute(insert(span), rows[start : start + 2000])
+        rollups.add_inserted_spans(connection, rows)  # as the span write path does
         checked = [t for t in traces if t.claims is not None]
         first = int(connection.execute(select(func.coalesce(func.max(answer.c.id), 0))).scalar_one()) + 1
         answer_rows = [

@@ -110,7 +110,7 @@ def test_metrics_equal_numpy_by_model(engine: Engine, traffic: list[Trace]) -> N
 
 
 def test_metrics_group_by_prompt_version_tag_and_metadata(engine: Engine, traffic: list[Trace]) -> None:
-    by_version = compute_metric(engine, "latency_p90", start=START, end=END, group_by="prompt_version")
+    by_version = compute_metric(engine, "latency_p90", start=START, end=END, group_by="prompt_version", exact=True)
     assert [v.labels for v in by_version] == [
         {"prompt_name": "support-answer", "prompt_version": "v1"},
         {"prompt_name": "support-answer", "prompt_version": "v2"},

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
+from llmmon.storage import rollups
 from llmmon.storage.models import AnswerCheck, ClaimCheck, Feedback, Span
 
 __all__ = ["Answer", "write_answers"]
@@ -110,3 +111,4 @@ def write_answers(engine: Engine, answers: list[Answer], *, seed: int = 0) -> No
         for table, rows in ((_SPAN, spans), (_ANSWER, checks), (_CLAIM, claims), (_FEEDBACK, votes)):
             if rows:
                 connection.execute(insert(table), rows)
+        rollups.add_inserted_spans(connection, spans)  # as the span write path does

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select
 from llmmon.checks.judge import JudgeClient
 from llmmon.checks.scorers import FaithfulnessScorer, RelevanceScorer
 from llmmon.knowledge.store import ingest_paths
+from llmmon.storage import rollups
 from llmmon.storage.models import EvalJob, JudgeScore, Span
 from llmmon.storage.models.checks import AnswerCheck
 from tests.checks.judge.recorded import ok
@@ -84,6 +85,7 @@ def add_trace(
         )
     with engine.begin() as connection:
         connection.execute(insert(Span.__table__), rows)  # type: ignore[attr-defined]
+        rollups.add_inserted_spans(connection, rows)  # as the span write path does
 
 
 def add_traces(engine: Engine, count: int, *, prefix: str = "t", wrong_every: int = 0) -> list[str]:
