@@ -3,6 +3,7 @@ scopes), drift on seeded traffic, the canary verdict, and bad parameters as 422 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +67,13 @@ def test_alerts_list_filters_by_state_and_severity(client: TestClient, keys: dic
     assert [a["id"] for a in _get(client, keys, "/v1/alerts", severity="warning")["data"]] == [ids["acked"]]
     assert _get(client, keys, "/v1/alerts", state="open", severity="info")["count"] == 0
     assert _get(client, keys, "/v1/alerts", limit=1)["count"] == 1
+    overview = client.get("/", headers=_auth(keys, "read")).text  # the overview lists the active ones
+    assert 'id="active-alerts"' in overview and "hallucination-spike" in overview and "p99-latency" in overview
+    assert "volume-drop" not in overview
+
+
+def test_overview_without_alerts(client: TestClient, keys: dict[str, str]) -> None:
+    assert 'id="no-alerts"' in client.get("/", headers=_auth(keys, "read")).text
 
 
 def test_ack_needs_admin_and_is_recorded(client: TestClient, keys: dict[str, str], engine: Engine) -> None:
@@ -122,6 +130,12 @@ def test_drift_flags_the_shifted_latency(client: TestClient, keys: dict[str, str
     page = client.get("/drift", params={"reference": "4d", "current": "1d", "end": END.isoformat()},
                       headers=_auth(keys, "read"))  # fmt: skip
     assert page.status_code == 200 and 'id="feature-latency_ms"' in page.text and "badge-drifted" in page.text
+    # The latency histogram has all ten decile bins; in the current window most traces sit in the top one.
+    panel = page.text.split('id="chart-latency_ms"')[1].split('class="panel"')[0]
+    histogram = panel.split("Share of traces: reference vs current</text>")[1]
+    assert histogram.count("<title>reference ") == 10 and histogram.count("<title>current ") == 10
+    top_share = re.search(r"<title>current &gt;= [^:]+: ([\d.]+)%</title>", histogram)
+    assert top_share is not None and float(top_share.group(1)) > 50
 
 
 def test_drift_with_a_seasonal_reference(client: TestClient, keys: dict[str, str], engine: Engine) -> None:

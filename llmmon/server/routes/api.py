@@ -309,7 +309,6 @@ def _eval_run_exists(engine: Engine, run_id: str) -> bool:
 
 
 # Alerts, drift and canaries: ``llmmon.server.routes.monitor_api``.
-ALERTS_NOTE = "the monitor's alerts, acks and notification log are on the Alerts page"
 
 
 @router.get("/knowledge-bases", response_model=KnowledgeBasesPublic, summary="Knowledge bases")

@@ -23,7 +23,8 @@ from llmmon.server import charts
 from llmmon.server.auth import require_scope
 from llmmon.server.deps import EngineDep
 from llmmon.server.errors import ApiError
-from llmmon.server.routes.api import ALERTS_NOTE, MAX_PAGE, as_utc, trace_exists
+from llmmon.server.routes.api import MAX_PAGE, as_utc, trace_exists
+from llmmon.server.routes.monitor_api import alerts
 from llmmon.storage import dashboard_queries as dq
 from llmmon.storage import eval_views, latency_histogram, repo
 
@@ -189,7 +190,7 @@ def overview(
         group_charts=group_charts,
         by_model=by_model,
         by_prompt=by_prompt,
-        alerts_note=ALERTS_NOTE,
+        active_alerts=alerts(engine, state="active", limit=10),
         percentile_error=latency_histogram.RELATIVE_ERROR,
     )
 

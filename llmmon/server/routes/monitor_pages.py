@@ -8,15 +8,22 @@ site cannot post the form) and redirects back to the Alerts page.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine, select
 
 from llmmon.monitor.canary import CanaryReport
+from llmmon.monitor.features import NUMERIC_FEATURES, load_features
+from llmmon.monitor.windows import Window
 from llmmon.server import charts
 from llmmon.server.auth import Principal, require_scope
 from llmmon.server.deps import EngineDep
@@ -34,7 +41,7 @@ from llmmon.server.routes.monitor_api import (
 from llmmon.storage.models import Span
 from llmmon.storage.repo import _connect
 
-__all__ = ["prompt_versions", "router"]
+__all__ = ["feature_histograms", "prompt_versions", "router"]
 
 router = APIRouter(include_in_schema=False)
 _READ = Depends(require_scope("read"))
@@ -103,16 +110,60 @@ def ack_form(
 # --------------------------------------------------------------------------- drift
 
 
-def _drift_charts(report: DriftReportPublic) -> dict[str, Any]:
+Histogram = list[tuple[str, float | None, float | None]]
+
+
+def _shares(counts: Sequence[float]) -> list[float]:
+    total = float(sum(counts))
+    return [c / total if total else 0.0 for c in counts]
+
+
+def feature_histograms(engine: Engine, report: DriftReportPublic) -> dict[str, Histogram]:
+    """The whole reference-vs-current distribution of each compared numeric, language and refusal
+    feature, binned like ``drift.py`` (numeric: at the reference's deciles), from the report's windows.
+
+    The report itself keeps only the top bins; the page reads the features once more to draw all.
+    """
+    compared = {f.feature for f in report.features if f.psi is not None}
+    reference = load_features(engine, [Window(w.start, w.end) for w in report.reference])
+    current = load_features(engine, Window(report.current.start, report.current.end))
+    histograms: dict[str, Histogram] = {}
+    for name in NUMERIC_FEATURES:
+        if name not in compared:
+            continue
+        ref = np.array([v for v in (t.numeric(name) for t in reference) if v is not None and math.isfinite(v)])
+        cur = np.array([v for v in (t.numeric(name) for t in current) if v is not None and math.isfinite(v)])
+        edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)[1:-1]))
+        labels = [f"< {edges[0]:.4g}"] + [f"[{a:.4g}, {b:.4g})" for a, b in itertools.pairwise(edges)]
+        labels.append(f">= {edges[-1]:.4g}")
+        size = len(edges) + 1
+        ref_shares = _shares(np.bincount(np.searchsorted(edges, ref, side="right"), minlength=size).tolist())
+        cur_shares = _shares(np.bincount(np.searchsorted(edges, cur, side="right"), minlength=size).tolist())
+        histograms[name] = list(zip(labels, ref_shares, cur_shares, strict=True))
+    for name in ("language", "refusal"):
+        if name not in compared:
+            continue
+        ref_counter = Counter(str(getattr(t, name)) for t in reference)
+        cur_counter = Counter(str(getattr(t, name)) for t in current)
+        labels = sorted(set(ref_counter) | set(cur_counter), key=lambda k: -(ref_counter[k] + cur_counter[k]))[:12]
+        ref_shares = [ref_counter[k] / max(len(reference), 1) for k in labels]
+        cur_shares = [cur_counter[k] / max(len(current), 1) for k in labels]
+        histograms[name] = list(zip(labels, ref_shares, cur_shares, strict=True))
+    return histograms
+
+
+def _drift_charts(engine: Engine, report: DriftReportPublic) -> dict[str, Any]:
+    histograms = feature_histograms(engine, report)
     views = {}
     for item in report.features:
+        full = histograms.get(item.feature)
         views[item.feature] = {
             "contributions": charts.bar_chart(
                 [(b.label, b.contribution) for b in item.top_bins], title="Top bins by PSI contribution"
             ),
             "histogram": charts.paired_bar_chart(
-                [(b.label, b.reference_share, b.current_share) for b in item.top_bins],
-                title="Share of traces: reference vs current (top bins)",
+                full if full is not None else [(b.label, b.reference_share, b.current_share) for b in item.top_bins],
+                title="Share of traces: reference vs current" + ("" if full is not None else " (top bins)"),
                 fmt=_pct,
             ),
         }
@@ -135,7 +186,7 @@ def drift_page(
         "drift.html",
         active="drift",
         report=report,
-        views=_drift_charts(report),
+        views=_drift_charts(engine, report),
         reference=reference,
         current=current,
         seasonal=seasonal,
