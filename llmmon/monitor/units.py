@@ -274,7 +274,9 @@ def trace_units(
             assert meta is not None
             expression = metadata_value(engine, member.c.attributes, meta)
         columns.append(func.max(expression).label(f"key_{index}"))
-    in_window = select(root.c.trace_id).where(*root_conditions)
+    # With ``within`` the members are looked up straight from those trace ids (the join to the
+    # root below applies the window): one root lookup per candidate instead of two.
+    in_window = within if within is not None else select(root.c.trace_id).where(*root_conditions)
     totals = (
         select(*columns)
         .where(member.c.trace_id.in_(in_window), member.c.is_eval.is_(False))
