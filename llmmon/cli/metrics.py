@@ -80,10 +80,17 @@ def metrics_command(
         list[str] | None, typer.Option("--filter", "-f", help="KEY=VALUE, e.g. model=gpt-4o, metadata.tier=pro.")
     ] = None,
     end: str | None = typer.Option(None, "--end", help="End of the window (ISO time; default: the database's now)."),
+    exact: bool = typer.Option(
+        False, "--exact", help="Read the spans, not the hourly roll-ups (exact percentiles, unrounded windows)."
+    ),
     db: str | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Quality, latency and cost metrics over a window, computed in the database."""
+    """Quality, latency and cost metrics over a window, computed in the database.
+
+    Values marked ``~`` come from the hourly roll-ups: a histogram percentile (within ~9 %) or a
+    window rounded to whole hours; ``--exact`` reads the spans instead.
+    """
     from llmmon.monitor.metrics import METRICS, compute_metric, metric_spec
     from llmmon.monitor.windows import window_ending
 
@@ -96,7 +103,9 @@ def metrics_command(
     with open_engine(settings) as engine:
         span = window_ending(window, end=_window_end(engine, end))
         results = {
-            name: compute_metric(engine, name, start=span.start, end=span.end, filters=filters, group_by=by or None)
+            name: compute_metric(
+                engine, name, start=span.start, end=span.end, filters=filters, group_by=by or None, exact=exact
+            )
             for name in names
         }
     if as_json:
@@ -112,7 +121,8 @@ def metrics_command(
     for name, values in results.items():
         for value in values:
             row = groups.setdefault(tuple(sorted(value.labels.items())), {})
-            row[name] = f"{_format(value.value, METRICS[name].unit)} (n={value.volume})"
+            mark = "~" if value.approximate else ""
+            row[name] = f"{mark}{_format(value.value, METRICS[name].unit)} (n={value.volume})"
     table = Table(title=f"Metrics {span.start:%Y-%m-%d %H:%M} .. {span.end:%Y-%m-%d %H:%M} UTC", box=box.SIMPLE_HEAD)
     table.add_column("group", no_wrap=True)
     for name in names:

@@ -153,3 +153,28 @@ def test_ungrouped_rule_batched_with_its_grouped_sibling_equals_its_own_query(
         other = by_rule[evaluation.rule_id]
         assert other.volume == evaluation.volume > 0
         assert other.value == pytest.approx(evaluation.value, rel=1e-12), evaluation.rule_id
+
+
+def test_cli_marks_rolled_up_values_and_exact_reads_the_spans(sqlite_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from llmmon.cli import app
+    from llmmon.storage.engine import make_engine
+    from llmmon.storage.migrate import upgrade_database
+
+    db_url = sqlite_url
+    engine = make_engine(db_url)
+    try:
+        upgrade_database(engine)
+        write_answers(engine, [Answer(at=START + timedelta(minutes=m), latency_ms=100.0 + m) for m in range(60)])
+    finally:
+        engine.dispose()
+    runner = CliRunner()
+    end = (START + timedelta(hours=1)).isoformat()
+    args = ["metrics", "--db", db_url, "--window", "1h", "--end", end, "-m", "latency_p99", "--json"]
+    fast = runner.invoke(app, args)
+    exact = runner.invoke(app, [*args, "--exact"])
+    assert fast.exit_code == 0 and exact.exit_code == 0, fast.output + exact.output
+    assert '"approximate": true' in fast.output and '"approximate": false' in exact.output
+    table = runner.invoke(app, args[:-1])
+    assert "~" in table.output
