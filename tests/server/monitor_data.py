@@ -80,6 +80,7 @@ def seed_canary(engine: Engine, *, start: datetime, n: int = 900, candidate_bad:
                 hallucinated=bad,
                 thumbs="down" if bad and rng.random() < 0.5 else "up",
                 latency_ms=rng.gauss(800.0, 50.0),
+                question=QUESTIONS[i % len(QUESTIONS)],
             )
         )
     write_answers(engine, answers, seed=3)

@@ -92,6 +92,8 @@ def test_ack_needs_admin_and_is_recorded(client: TestClient, keys: dict[str, str
     assert again.status_code == 200 and again.json()["acked_at"] == acked.json()["acked_at"]
     _assert_error(client.post(f"/v1/alerts/{ids['resolved']}/ack", headers=_auth(keys, "admin")), 409, "resolved")
     _assert_error(client.post("/v1/alerts/999999/ack", headers=_auth(keys, "admin")), 404, "999999")
+    for bad in ("0", "9223372036854775808", "x"):  # outside the INTEGER column, or not a number
+        _assert_error(client.post(f"/v1/alerts/{bad}/ack", headers=_auth(keys, "admin")), 422, "alert_id")
 
 
 def test_ack_form_on_the_alerts_page(client: TestClient, keys: dict[str, str], engine: Engine) -> None:
@@ -183,9 +185,12 @@ def test_canary_rolls_back_a_hallucinating_candidate(client: TestClient, keys: d
         ("/v1/drift", {"current": "8d", "seasonal": "2"}, "at most 7 days"),
         ("/v1/drift", {"end": "not-a-date"}, "end"),
         ("/v1/drift", {"reference": "1d' OR '1'='1"}, "reference"),
+        ("/v1/drift", {"current": "1d", "end": "0001-01-01T00:00:00"}, "outside the years"),
+        ("/v1/drift", {"reference": "9999w", "end": "0002-01-01T00:00:00"}, "outside the years"),
         ("/v1/canary", {"baseline": "v3", "candidate": "v4"}, "prompt"),
         ("/v1/canary", {"prompt": "p", "baseline": "v3", "candidate": "v4", "alpha": "1.5"}, "alpha"),
         ("/v1/canary", {"prompt": "p", "baseline": "v3", "candidate": "v4", "window": "soon"}, "window"),
+        ("/v1/canary", {"prompt": "p", "baseline": "v3", "candidate": "v4", "end": "0001-01-01"}, "outside the years"),
     ],
 )
 def test_bad_parameters_are_422_in_the_error_envelope(

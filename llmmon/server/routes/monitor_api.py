@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -30,6 +30,7 @@ from llmmon.storage.models.monitor_alerts import Alert
 
 __all__ = [
     "DURATION_PATTERN",
+    "AlertId",
     "AlertsPublic",
     "DriftReportPublic",
     "FeatureDriftPublic",
@@ -46,6 +47,7 @@ AlertState = Literal["open", "acked", "resolved", "active"]
 Severity = Literal["info", "warning", "critical"]
 Duration = Annotated[str, Query(pattern=DURATION_PATTERN, description="A length such as 30m, 1h, 1d or 7d")]
 End = Annotated[datetime | None, Query(description="End of the current window (ISO 8601; default: now)")]
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The alert's id (an INTEGER column)")]
 T = TypeVar("T")
 
 
@@ -105,11 +107,14 @@ class DriftReportPublic(BaseModel):
 
 
 def monitor_call(function: Callable[[], T]) -> T:
-    """Run a monitor function; its ConfigError (a bad parameter) becomes a 422."""
+    """Run a monitor function; its ConfigError (a bad parameter) becomes a 422, and so does a
+    window reaching before year 1 or after 9999 (OverflowError of the datetime arithmetic)."""
     try:
         return function()
     except ConfigError as exc:
         raise ApiError(422, f"invalid request: {exc}") from None
+    except OverflowError:
+        raise ApiError(422, "invalid request: the window reaches outside the years 1-9999") from None
 
 
 def current_window(engine: Engine, length: str, end: datetime | None) -> Window:
@@ -194,7 +199,7 @@ def list_alerts(
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertPublic, summary="Acknowledge an alert")
 def post_ack(
-    alert_id: int, engine: EngineDep, principal: Annotated[Principal, Depends(require_scope("admin"))]
+    alert_id: AlertId, engine: EngineDep, principal: Annotated[Principal, Depends(require_scope("admin"))]
 ) -> AlertPublic:
     """Acknowledge an open alert (admin scope): it stays active and still resolves by itself."""
     return acknowledge(engine, alert_id, principal)

@@ -30,6 +30,7 @@ from llmmon.server.deps import EngineDep
 from llmmon.server.routes.dashboard import _pct, _render, _usd
 from llmmon.server.routes.monitor_api import (
     DURATION_PATTERN,
+    AlertId,
     AlertState,
     DriftReportPublic,
     Severity,
@@ -100,7 +101,7 @@ def alerts_page(
 
 @router.post("/alerts/{alert_id}/ack")
 def ack_form(
-    alert_id: int, engine: EngineDep, principal: Annotated[Principal, Depends(require_scope("admin"))]
+    alert_id: AlertId, engine: EngineDep, principal: Annotated[Principal, Depends(require_scope("admin"))]
 ) -> RedirectResponse:
     """The Alerts page's ack button (admin): acknowledge, then show the page again."""
     acknowledge(engine, alert_id, principal)
