@@ -236,3 +236,13 @@ def test_schemathesis_monitor_routes(tmp_path: Path, server_engine: Engine) -> N
         check()
         checked += 1
     assert checked == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [("/alerts", "No alerts"), ("/drift", "Not enough traces"), ("/canary", "No prompt versions in the data yet")],
+)
+def test_pages_on_an_empty_database(client: TestClient, keys: dict[str, str], path: str, text: str) -> None:
+    page = client.get(path, headers=_auth(keys, "read"))
+    assert page.status_code == 200 and text in page.text
+    assert "<script>" not in page.text and 'href="/alerts"' in page.text  # no inline script; the nav links the pages
