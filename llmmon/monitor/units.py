@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Text, and_, case, cast, func, literal, null, or_, select
+from sqlalchemy import JSON, Engine, Text, and_, case, cast, func, literal, literal_column, null, or_, select
 from sqlalchemy.sql import ColumnElement, Subquery
 
 from llmmon.errors import ConfigError
@@ -198,18 +198,24 @@ def trace_units(
     """
     root = _SPAN.alias("root")
     window_end = to_utc(end) if end is not None else scope.end
-    root_conditions: list[ColumnElement[bool]] = [
-        root.c.parent_span_id.is_(None),
-        root.c.is_eval.is_(False),
-        root.c.start_time >= scope.start,
-        root.c.start_time < window_end,
-    ]
-    if within is not None:
-        root_conditions.append(root.c.trace_id.in_(within))
+
+    def conditions(column: Callable[[str], Any]) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = [
+            column("parent_span_id").is_(None),
+            root.c.is_eval.is_(False),
+            column("start_time") >= scope.start,
+            column("start_time") < window_end,
+        ]
+        if user_id is not None:
+            found.append(column("user_id") == user_id)
+        return found
+
     filters = dict(scope.filters)
     filters.update(extra_filters or {})
-    if "user_id" in filters:
-        root_conditions.append(root.c.user_id == filters.pop("user_id"))
+    user_id = filters.pop("user_id", None)
+    root_conditions = conditions(lambda name: root.c[name])
+    if within is not None:
+        root_conditions.append(root.c.trace_id.in_(within))
     kinds = [parse_group_by(name) for name in scope.group_by]
     if any(kind == "tag" for kind, _ in kinds):
         raise ConfigError("grouping by tag runs one query per tag (see tags_in_window); pass the tag as a filter")
@@ -303,9 +309,22 @@ def trace_units(
             totals.c.cost_usd,
         )
         .join(totals, totals.c.trace_id == root.c.trace_id)
-        .where(*root_conditions, *matches)
+        .where(*conditions(lambda name: _lookup_only(engine, root, name)), *matches)
         .subquery("units")
     )
+
+
+def _lookup_only(engine: Engine, table: Any, name: str) -> Any:
+    """A column SQLite may not use an index for (unary ``+``, a no-op on any value).
+
+    The root of each aggregated trace is joined by its indexed trace id; without statistics
+    (no ANALYZE) SQLite would otherwise pick the (parent_span_id, start_time) index for that
+    join and range-scan the window's roots once per trace.
+    """
+    column = table.c[name]
+    if engine.dialect.name != "sqlite":
+        return column
+    return literal_column(f"+{table.name}.{name}", type_=column.type)
 
 
 def tags_in_window(engine: Engine, scope: Scope) -> list[str]:
