@@ -74,7 +74,7 @@ def monitor_command(
                 else:
                     failed = sum(not d.ok for d in result.deliveries)
                     console.print(
-                        f"{summary['now']}: {summary['rules_evaluated']} rules, "
+                        f"{summary['now']}: {summary['rules_evaluated']} rules with traffic in their window, "
                         f"{len(result.opened)} opened, {len(result.resolved)} resolved, "
                         f"{sum(1 for e in result.evaluations if e.breached)} breached"
                         + (f", {failed} webhook deliveries failed" if failed else "")
