@@ -46,6 +46,24 @@ def measure(fn: Callable[..., Any], calls: int) -> list[int]:
     return samples
 
 
+def measure_paced(fn: Callable[..., Any], calls: int, rate: float, burst: int = 200) -> list[int]:
+    """Per-call durations at a steady ``rate`` calls/s (bursts of ``burst``, then a sleep): the
+    regime where the writer keeps up, as in a real service, so the queue stays short."""
+    timer = time.perf_counter_ns
+    samples = [0] * calls
+    question = "What is the refund policy for orders shipped abroad?"
+    began = time.perf_counter()
+    for first in range(0, calls, burst):
+        for i in range(first, min(first + burst, calls)):
+            start = timer()
+            fn(question, i)
+            samples[i] = timer() - start
+        ahead = began + (first + burst) / rate - time.perf_counter()
+        if ahead > 0:
+            time.sleep(ahead)
+    return samples
+
+
 def summarise(samples: list[int]) -> tuple[float, float]:
     ordered = sorted(samples)
     median = statistics.median(ordered)
@@ -109,6 +127,9 @@ def langfuse_row(calls: int, base: tuple[float, float]) -> float | None:
     return median
 
 
+PACED_RATE = 10_000  # calls/s: a busy chatbot backend process, well within the writer's capacity
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=200_000)
@@ -133,6 +154,13 @@ def main() -> None:
         row("  same, gc disabled (tail attribution)", measure(traced, calls), base)
     finally:
         gc.enable()
+    llmmon.flush(60)
+    # The tight loop above makes ~500,000 spans/s, far beyond what any database stores, so the
+    # queue is always full and the GC keeps walking it. A service's steady state is below the
+    # writer's capacity: measure that too (same calls, paced), and report both.
+    paced_median, paced_p999 = row(
+        f"@trace captured, paced {PACED_RATE:,} calls/s", measure_paced(traced, calls, PACED_RATE), base
+    )
     llmmon.flush(60)
 
     bare = llmmon.trace(capture_input=False, capture_output=False)(plain)
@@ -173,7 +201,10 @@ def main() -> None:
 
     over = on_median - base[0]
     print("\nSummary")
-    print(f"  capture on : median overhead {over:.2f} us (target <= 5), p99.9 {on_p999 - base[1]:.2f} us (<= 50)")
+    print(f"  capture on : median overhead {over:.2f} us (target <= 5), p99.9 {on_p999 - base[1]:.2f} us (<= 50)"
+          " in a saturated tight loop")  # fmt: skip
+    print(f"  capture on, paced {PACED_RATE:,}/s: median overhead {paced_median - base[0]:.2f} us, "
+          f"p99.9 {paced_p999 - base[1]:.2f} us (<= 50)")  # fmt: skip
     print(f"  capture off: median overhead {off_median - base[0]:.2f} us (target <= 1.5)")
     print(f"  DB down    : median overhead {down_median - base[0]:.2f} us (same as capture on: {over:.2f} us)")
     if otel is not None:
