@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -15,6 +16,10 @@ from llmmon.errors import MigrationError
 __all__ = ["current_revisions", "head_revisions", "upgrade_database"]
 
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic installs its ``op``/``context`` proxies as module globals while it runs, so two
+# upgrades in one process at once (the tracing writer thread and an in-process worker, say)
+# would tear each other's proxies down mid-migration. One upgrade at a time per process.
+_UPGRADE_LOCK = threading.Lock()
 
 
 def _alembic_config(url: str) -> Config:
@@ -43,7 +48,7 @@ def upgrade_database(engine: Engine, revision: str = "heads") -> set[str]:
     """Bring the schema to ``revision`` (all heads by default); idempotent. Returns the revisions reached."""
     config = _alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.begin() as connection:
+        with _UPGRADE_LOCK, engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except Exception as exc:  # alembic and drivers raise many types; one clear error out

@@ -29,3 +29,29 @@ def test_migrated_schema_matches_models(engine) -> None:  # type: ignore[no-unty
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
+
+
+def test_concurrent_upgrades_in_one_process_do_not_interfere(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The tracing writer thread and an in-process worker may both migrate at start-up."""
+    import threading
+
+    engines = [make_engine(f"sqlite:///{tmp_path / f'db{i}.sqlite'}") for i in range(6)]
+    errors: list[BaseException] = []
+
+    def upgrade(engine) -> None:  # type: ignore[no-untyped-def]
+        try:
+            upgrade_database(engine)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(engine,)) for engine in engines]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert all(current_revisions(engine) == head_revisions() for engine in engines)
+    finally:
+        for engine in engines:
+            engine.dispose()
