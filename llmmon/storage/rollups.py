@@ -31,7 +31,6 @@ from llmmon.storage.models.rollups import DIMENSIONS, MEASURES, span_rollup_hour
 from llmmon.storage.models.tracing import Span
 
 __all__ = [
-    "PROMPT_SEPARATOR",
     "RollupKey",
     "add_inserted_spans",
     "compute_rollups",
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 RollupKey = tuple[str, str, str, str, str, bool]
-PROMPT_SEPARATOR = "\x1f"  # between prompt name and version in the trace's prompt key
 _FIXED = 7  # measures before the histogram: count, errors, latency sum, tokens in/out, cost, cost count
 _IN_CHUNK = 500  # ids per IN list
 _SPAN: Any = Span.__table__  # type: ignore[attr-defined]
@@ -68,55 +66,36 @@ class _Units:
     def __init__(self) -> None:
         self.rows: dict[RollupKey, list[float]] = {}
 
-    def add(
-        self,
-        key: RollupKey,
-        *,
-        latency_ms: float | None,
-        error: bool,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        cost_usd: float | None,
-        cost_count: int | None = None,
-    ) -> None:
-        """One unit (``latency_ms`` given) or only usage added to a unit counted before (None)."""
+    def add(self, key: RollupKey, row: Mapping[str, Any], *, usage: bool) -> None:
+        """Count ``row`` as one unit of ``key``; with ``usage`` also add its tokens and cost."""
         values = self.rows.get(key)
         if values is None:
             values = self.rows[key] = _empty()
-        if latency_ms is not None:
-            values[0] += 1
-            values[1] += 1 if error else 0
-            values[2] += latency_ms
-            values[_FIXED + bucket_index(latency_ms)] += 1
-        values[3] += input_tokens or 0
-        values[4] += output_tokens or 0
-        if cost_usd is not None:
-            values[5] += cost_usd
-            values[6] += 1 if cost_count is None else cost_count
+        latency_ms = float(row["latency_ms"])
+        values[0] += 1
+        values[1] += 1 if row.get("status") == "error" else 0
+        values[2] += latency_ms
+        values[_FIXED + bucket_index(latency_ms)] += 1
+        if usage:
+            values[3] += row.get("input_tokens") or 0
+            values[4] += row.get("output_tokens") or 0
+            cost_usd = row.get("cost_usd")
+            if cost_usd is not None:
+                values[5] += cost_usd
+                values[6] += 1
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _llm_key(row: Mapping[str, Any]) -> RollupKey:
+def _key(row: Mapping[str, Any], kind: str) -> RollupKey:
+    """Trace units are keyed by the root's prompt but not its model (a trace may call several
+    models; the model breakdown counts LLM calls); LLM units by model and prompt."""
     return (
         hour_of(row["start_time"]),
-        "llm",
-        _text(row.get("model")),
-        _text(row.get("prompt_name")),
-        _text(row.get("prompt_version")),
-        bool(row.get("is_eval")),
-    )
-
-
-def _trace_key(row: Mapping[str, Any]) -> RollupKey:
-    """Trace units are keyed by the root's prompt, not its model (a trace may call several
-    models; the model breakdown counts LLM calls)."""
-    return (
-        hour_of(row["start_time"]),
-        "trace",
-        "",
+        kind,
+        _text(row.get("model")) if kind == "llm" else "",
         _text(row.get("prompt_name")),
         _text(row.get("prompt_version")),
         bool(row.get("is_eval")),
@@ -129,25 +108,15 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
 
 
 def _add_row(units: _Units, row: Mapping[str, Any]) -> None:
-    """A span's own contribution: a trace unit for a root, an LLM unit for an LLM call.
+    """A span's own contribution: a trace unit for a root, an LLM unit (with usage) for an LLM call.
 
     Each row only ever touches the roll-up of its own hour and its own columns, so adding a
     batch needs no lookup of other spans, and ``rebuild`` of the batch's hours is exact.
     """
-    latency_ms = float(row["latency_ms"])
-    error = row.get("status") == "error"
     if row.get("parent_span_id") is None:
-        units.add(_trace_key(row), latency_ms=latency_ms, error=error, input_tokens=None, output_tokens=None,
-                  cost_usd=None)  # fmt: skip
+        units.add(_key(row, "trace"), row, usage=False)
     if row.get("kind") == "llm":
-        units.add(
-            _llm_key(row),
-            latency_ms=latency_ms,
-            error=error,
-            input_tokens=row.get("input_tokens"),
-            output_tokens=row.get("output_tokens"),
-            cost_usd=row.get("cost_usd"),
-        )
+        units.add(_key(row, "llm"), row, usage=True)
 
 
 def add_inserted_spans(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
