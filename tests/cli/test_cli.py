@@ -16,30 +16,16 @@ from llmmon.pricing import PriceTable
 from llmmon.storage.engine import make_engine
 from llmmon.storage.migrate import upgrade_database
 from llmmon.storage.models import Span
+from tests.support.spans import span_row
 
 runner = CliRunner()
 NOW = datetime.now(UTC)
 
 
 def _row(**values: object) -> dict[str, object]:
-    start = values.pop("start_time", NOW)
-    assert isinstance(start, datetime)
-    latency = float(values.pop("latency_ms", 10.0))  # type: ignore[arg-type]
-    row: dict[str, object] = {column.name: None for column in Span.__table__.c}  # type: ignore[attr-defined]
-    row |= {
-        "span_id": uuid.uuid4().hex[:16],
-        "name": "answer",
-        "kind": "function",
-        "start_time": start,
-        "end_time": start + timedelta(milliseconds=latency),
-        "latency_ms": latency,
-        "status": "ok",
-        "io_truncated": False,
-        "tokens_estimated": False,
-        "is_eval": False,
-    }
-    row.update(values)
-    return row
+    start, latency = values.pop("start_time", NOW), values.pop("latency_ms", 10.0)
+    assert isinstance(start, datetime) and isinstance(latency, float | int)
+    return span_row(start_time=start, latency_ms=latency, **{"name": "answer", **values})
 
 
 def _trace(

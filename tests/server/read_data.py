@@ -12,9 +12,10 @@ from sqlalchemy import Engine, insert
 
 from llmmon.knowledge.store import ingest_paths
 from llmmon.storage.ingest import insert_span_rows
-from llmmon.storage.models import AnswerCheck, ClaimCheck, KbPassage, Span
+from llmmon.storage.models import AnswerCheck, ClaimCheck, KbPassage
 from llmmon.storage.models.evals import EvalResult, EvalRun
 from llmmon.storage.models.server import Feedback
+from tests.support.spans import span_row
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 KB_DIR = Path(__file__).resolve().parents[2] / "examples" / "support_bot" / "kb"
@@ -35,24 +36,9 @@ class Seeded:
 
 
 def _row(**values: object) -> dict[str, object]:
-    start = values.pop("start_time")
-    assert isinstance(start, datetime)
-    latency = float(values.pop("latency_ms"))  # type: ignore[arg-type]
-    row: dict[str, object] = {column.name: None for column in Span.__table__.c}  # type: ignore[attr-defined]
-    row |= {
-        "span_id": uuid.uuid4().hex[:16],
-        "parent_span_id": None,
-        "kind": "function",
-        "start_time": start,
-        "end_time": start + timedelta(milliseconds=latency),
-        "latency_ms": latency,
-        "status": "ok",
-        "io_truncated": False,
-        "tokens_estimated": False,
-        "is_eval": False,
-    }
-    row.update(values)
-    return row
+    start, latency = values.pop("start_time"), values.pop("latency_ms")
+    assert isinstance(start, datetime) and isinstance(latency, float | int)
+    return span_row(start_time=start, latency_ms=latency, **values)
 
 
 def seed(engine: Engine, *, traces: int = 60) -> Seeded:

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from llmmon.errors import ConfigError, StorageError
 from llmmon.storage import repo
 from llmmon.storage.models import AnswerCheck, ClaimCheck, Span
+from tests.support.spans import span_row
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -30,24 +31,9 @@ class Workload:
 
 
 def _span(**values: object) -> dict[str, object]:
-    start = values.pop("start_time")
-    assert isinstance(start, datetime)
-    latency = float(values.pop("latency_ms"))  # type: ignore[arg-type]
-    row: dict[str, object] = {column.name: None for column in Span.__table__.c}  # type: ignore[attr-defined]
-    row |= {
-        "span_id": uuid.uuid4().hex[:16],
-        "parent_span_id": None,
-        "kind": "function",
-        "start_time": start,
-        "end_time": start + timedelta(milliseconds=latency),
-        "latency_ms": latency,
-        "status": "ok",
-        "io_truncated": False,
-        "tokens_estimated": False,
-        "is_eval": False,
-    }
-    row.update(values)
-    return row
+    start, latency = values.pop("start_time"), values.pop("latency_ms")
+    assert isinstance(start, datetime) and isinstance(latency, float | int)
+    return span_row(start_time=start, latency_ms=latency, **values)
 
 
 def _insert_workload(engine: Engine, *, traces: int = 240, seed: int = 7) -> Workload:
