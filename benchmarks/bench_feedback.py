@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from llmmon.server.keys import create_key
 from llmmon.storage.engine import make_engine
 from llmmon.storage.migrate import upgrade_database
+from tests.support.net import free_port
 
 SERVER = r"""
 import sys, uvicorn
@@ -87,12 +88,6 @@ function done(summary, latency, requests)
     failed_total, latency:percentile(50), latency:percentile(99), latency.max))
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -209,7 +204,7 @@ def _run(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         upgrade_database(engine)
         key = create_key(engine, scope="ingest", name="bench")[1]
         engine.dispose()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", SERVER, f"sqlite:///{db}", str(port), mode, args.auth])
     try:
         _wait_listening(port, process)

@@ -39,6 +39,7 @@ from llmmon.server.keys import create_key
 from llmmon.storage.engine import make_engine
 from llmmon.storage.ingest import insert_span_rows
 from llmmon.storage.migrate import upgrade_database
+from tests.support.net import free_port
 
 SERVER = r"""
 import sys, uvicorn
@@ -104,12 +105,6 @@ def _bodies(rows: list[dict[str, Any]], batch: int) -> list[bytes]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _post_all(port: int, key: str, bodies: list[bytes], connections: int) -> tuple[float, int, list[str]]:
     """Post every body over ``connections`` keep-alive connections; (seconds, spans acknowledged, errors)."""
     lock = threading.Lock()
@@ -164,7 +159,7 @@ def run_http(args: argparse.Namespace, url: str) -> dict[str, float]:
     engine.dispose()
     warm = _bodies(make_rows(args.batch * 4, "w"), args.batch)
     bodies = _bodies(make_rows(args.spans, "h"), args.batch)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)])
     try:
         deadline = time.monotonic() + 60

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from llmmon.server.app import create_app
 from llmmon.server.keys import create_key
 from llmmon.storage.engine import make_engine
 from llmmon.storage.migrate import upgrade_database
+from tests.support.net import free_port
 
 
 @dataclass
@@ -63,17 +63,11 @@ def harness(tmp_path: Path, server_engine: Engine) -> Iterator[ServerHarness]:
         yield ServerHarness(settings, server_engine, client, keys)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class LiveServer:
     """uvicorn serving an app in a thread on 127.0.0.1:<free port>."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)

@@ -8,10 +8,8 @@ The overview screenshot is written to ``test-artifacts/overview.png``.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,38 +19,14 @@ import pytest
 
 from llmmon.storage.engine import make_engine
 from tests.server.read_data import KB_DIR
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser, serve_no_auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-_IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
-def _require_browser() -> Any:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (scripts/test.sh installs Debian's chromium)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = reason or "the playwright package is missing (pip install -e '.[dev]')"
-    if reason is not None:
-        if _IN_CI:
-            pytest.fail(f"browser tests are required under CI=true: {reason}")
-        pytest.skip(reason)
-    return sync_playwright
 
 
 def _llmmon(*args: str, db: str) -> None:
@@ -97,51 +71,24 @@ def _fill_database(db_url: str) -> None:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A uvicorn server (``llmmon serve --no-auth``-equivalent app factory) on a demo-filled SQLite file."""
-    _require_browser()
+    require_browser()
     db_url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'llmmon.db'}"
     _fill_database(db_url)
-    port = _free_port()
-    code = (
-        "import uvicorn; from llmmon.config import Settings; from llmmon.server.app import create_app; "
-        f"uvicorn.run(create_app(Settings(database_url={db_url!r}, server_no_auth=True)), "
-        f"host='127.0.0.1', port={port}, log_level='warning')"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/alerts", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the uvicorn server did not come up")
-            time.sleep(0.2)
+    with serve_no_auth(db_url) as base:
         # Votes through the real feedback endpoint: every fifth of the checked traces gets a thumbs-down.
         traces = httpx.get(f"{base}/v1/traces", params={"limit": 40}).json()["data"]
         for i, trace in enumerate(traces):
             vote = {"trace_id": trace["trace_id"], "value": "down" if i % 5 == 0 else "up", "user_id": f"u{i}"}
             assert httpx.post(f"{base}/v1/feedback", json=vote).status_code < 300
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Any]:
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield instance

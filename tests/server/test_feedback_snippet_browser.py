@@ -8,7 +8,6 @@ Skipped locally when chromium or playwright is missing; under ``CI=true`` that i
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,29 +21,12 @@ from llmmon.server.app import create_app
 from llmmon.server.tokens import make_feedback_token
 from llmmon.storage.feedback import feedback_for_trace, feedback_history
 from tests.server.conftest import LiveServer, make_settings
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-_IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "feedback-snippet.md"
 TRACE = "5b8efff798038103d269b633813fc60c"
-
-
-def _require_browser() -> Any:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (scripts/test.sh installs Debian's chromium)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = reason or "the playwright package is missing (pip install -e '.[dev]')"
-    if reason is not None:
-        if _IN_CI:
-            pytest.fail(f"browser tests are required under CI=true: {reason}")
-        pytest.skip(reason)
-    return sync_playwright
 
 
 def _snippet(endpoint: str, trace_id: str, token: str) -> str:
@@ -99,7 +81,7 @@ def _click_and_read_status(page: Any, origin: str, value: str) -> str:
 
 
 def test_snippet_votes_from_an_allowed_origin_and_not_from_another(tmp_path: Path, server_engine: Engine) -> None:
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     token = make_feedback_token(b"test-secret-key", TRACE, ttl_s=600)
     with _Site() as shop, _Site() as other_site:
         settings = make_settings(tmp_path, server_cors_origins=[shop.origin])

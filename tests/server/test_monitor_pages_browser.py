@@ -7,9 +7,6 @@ playwright; a failure under ``CI=true``). Writes ``test-artifacts/alerts.png``, 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +18,8 @@ from llmmon.storage.engine import make_engine
 from llmmon.storage.migrate import upgrade_database
 from tests.server import test_dashboard_browser as dashboard_browser
 from tests.server.monitor_data import seed_alerts, seed_canary, seed_drift
-from tests.server.test_dashboard_browser import ARTIFACTS, ROOT, _free_port, _require_browser, _visit
+from tests.server.test_dashboard_browser import ARTIFACTS, _visit
+from tests.support.browser import require_browser, serve_no_auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # The Chromium fixtures of the dashboard test; ``browser`` asks for this module's ``server``.
@@ -32,7 +30,7 @@ page = dashboard_browser.page
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A no-auth uvicorn server on a SQLite file with alerts, drift over the last day, and a canary."""
-    _require_browser()
+    require_browser()
     db_url = f"sqlite:///{tmp_path_factory.mktemp('monitor-pages') / 'llmmon.db'}"
     engine = make_engine(db_url)
     try:
@@ -43,29 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         seed_canary(engine, start=now - timedelta(hours=3))
     finally:
         engine.dispose()
-    port = _free_port()
-    code = (
-        "import uvicorn; from llmmon.config import Settings; from llmmon.server.app import create_app; "
-        f"uvicorn.run(create_app(Settings(database_url={db_url!r}, server_no_auth=True)), "
-        f"host='127.0.0.1', port={port}, log_level='warning')"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/alerts", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the uvicorn server did not come up")
-            time.sleep(0.2)
+    with serve_no_auth(db_url) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_alerts_page_acks_an_alert(page: Any, server: str) -> None:

@@ -18,15 +18,10 @@ import pytest
 from llmmon.server.keys import create_key
 from llmmon.storage.engine import make_engine
 from llmmon.storage.migrate import upgrade_database
+from tests.support.net import free_port
 
 LLMMON = [sys.executable, "-m", "llmmon"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -91,7 +86,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 
 def test_serve_no_auth_binds_loopback_only_and_says_so(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     args = ["serve", "--no-auth", "--host", "0.0.0.0", "--port", str(port), "--db", str(tmp_path / "s.db")]
     with _running(args, tmp_path, port):
         if Path("/proc/net/tcp").exists():
@@ -111,7 +106,7 @@ def test_serve_with_two_workers_serves_from_both_processes_and_needs_keys(tmp_pa
     upgrade_database(engine)
     _, key = create_key(engine, scope="admin")
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     with _running(["serve", "--workers", "2", "--port", str(port), "--db", str(db)], tmp_path, port) as process:
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
         if children.exists():
@@ -136,7 +131,7 @@ def test_serve_with_two_workers_serves_from_both_processes_and_needs_keys(tmp_pa
 
 
 def test_demo_serve_serves_the_dashboard_after_the_demo(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     args = ["demo", "--questions", "12", "--serve", "--port", str(port), "--db", str(tmp_path / "demo.db")]
     with (
         _running(args, tmp_path, port, timeout=120),

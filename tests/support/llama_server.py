@@ -13,7 +13,6 @@ deterministic across requests).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.net import free_port
 
 __all__ = ["INSTALL_HINT", "LlamaServer", "find_llama_server", "start_llama_server"]
 
@@ -68,13 +69,6 @@ def find_llama_server(model_dir: Path | None = None) -> tuple[Path, Path]:
     return binary, model
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @dataclass
 class LlamaServer:
     """A running llama-server; ``base_url`` ends in ``/v1`` for the OpenAI SDK."""
@@ -110,7 +104,7 @@ def start_llama_server(work_dir: Path, *, startup_timeout: float = 120.0) -> Lla
     ``work_dir`` receives the server's log.
     """
     binary, model = find_llama_server()
-    port = _free_port()
+    port = free_port()
     log_path = work_dir / "llama-server.log"
     command = [
         str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),

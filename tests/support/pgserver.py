@@ -10,12 +10,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
+
+from tests.support.net import free_port
 
 
 def _find_bindir() -> Path | None:
@@ -24,12 +25,6 @@ def _find_bindir() -> Path | None:
             return Path(candidate)
     initdb = shutil.which("initdb")
     return Path(initdb).resolve().parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -42,7 +37,7 @@ class PostgresServer:
         self.bindir = bindir
         self.base_dir = base_dir
         self.data_dir = base_dir / "pgdata"
-        self.port = _free_port()
+        self.port = free_port()
         # PostgreSQL refuses to run as root; use the Debian 'postgres' account then.
         self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 

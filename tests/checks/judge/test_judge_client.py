@@ -28,6 +28,7 @@ from llmmon.tracing.context import activate, deactivate, finish_span, new_span
 from llmmon.tracing.recorder import InMemoryRecorder
 from tests.checks.judge.conftest import SleepLog
 from tests.checks.judge.recorded import SECRET_KEY, ScriptedEndpoint, error, ok
+from tests.support.net import free_port
 
 GOOD = {"reason": "It answers the opening-hours question directly.", "score": 5}
 INPUTS = {"question": "When do you open on Saturday?", "answer": "We open at 10:00 on Saturdays."}
@@ -89,17 +90,10 @@ def test_judge_accepts_json_inside_a_markdown_fence(make_judge: MakeJudge, relev
     assert make_judge(endpoint).complete(relevance, INPUTS).output == GOOD
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_judge_endpoint_down_is_unscored_after_retries(make_judge: MakeJudge, sleeps: SleepLog) -> None:
     # A real refused connection: nothing listens on this port.
     judge = make_judge(
-        base_url=f"http://127.0.0.1:{_free_port()}/v1", http_client=httpx.Client(), max_retries=2
+        base_url=f"http://127.0.0.1:{free_port()}/v1", http_client=httpx.Client(), max_retries=2
     )
     score = RelevanceScorer(judge).score(**INPUTS)
 
