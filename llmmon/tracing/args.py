@@ -12,20 +12,23 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CallArgs", "ParamNames", "param_names"]
+import msgspec
+
+__all__ = ["CallArgs", "ParamNames", "map_arguments", "param_names"]
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-class ParamNames:
-    """The positional parameter names of one function, and its ``*args`` name if any."""
+class ParamNames(msgspec.Struct, array_like=True, eq=False):
+    """The positional parameter names of one function, and its ``*args`` name if any.
 
-    __slots__ = ("positional", "skip_first", "varargs")
+    A ``msgspec.Struct`` so that a span packed on the caller's path (``packing.py``)
+    carries it without a conversion step.
+    """
 
-    def __init__(self, positional: tuple[str, ...], varargs: str | None, *, skip_first: bool) -> None:
-        self.positional = positional
-        self.varargs = varargs
-        self.skip_first = skip_first
+    positional: tuple[str, ...]
+    varargs: str | None
+    skip_first: bool
 
 
 def param_names(fn: Callable[..., Any]) -> ParamNames:
@@ -33,40 +36,51 @@ def param_names(fn: Callable[..., Any]) -> ParamNames:
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature
-        return ParamNames((), "args", skip_first=False)
+        return ParamNames((), "args", False)
     positional = tuple(p.name for p in params if p.kind in _POSITIONAL)
     varargs = next((p.name for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
     skip_first = bool(positional) and positional[0] in ("self", "cls")
-    return ParamNames(positional, varargs, skip_first=skip_first)
+    return ParamNames(positional, varargs, skip_first)
 
 
-class CallArgs:
-    """Positional and keyword arguments of one call, not yet mapped to names."""
+class CallArgs(msgspec.Struct, array_like=True, eq=False):
+    """Positional and keyword arguments of one call, not yet mapped to names.
 
-    __slots__ = ("args", "kwargs", "params")
+    ``kwargs`` is None rather than an empty dict: one object less kept per queued span.
+    """
 
-    def __init__(self, params: ParamNames, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.params = params
-        self.args = args
-        self.kwargs = kwargs
+    params: ParamNames
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
         """Argument name -> value, in call order; extra positionals go under the ``*args`` name."""
         params = self.params
-        names = params.positional
-        result: dict[str, Any] = {}
-        extra: list[Any] = []
-        for index, value in enumerate(self.args):
-            if index < len(names):
-                if index == 0 and params.skip_first:
-                    continue
-                result[names[index]] = value
-            else:
-                extra.append(value)
-        if extra:
-            result[params.varargs or "args"] = extra
-        result.update(self.kwargs)
-        return result
+        return map_arguments(params.positional, params.varargs, params.skip_first, self.args, self.kwargs)
 
     def __repr__(self) -> str:
         return f"CallArgs({self.as_dict()!r})"
+
+
+def map_arguments(
+    names: tuple[str, ...],
+    varargs: str | None,
+    skip_first: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Name the arguments of one call (shared by ``CallArgs`` and spans packed as bytes)."""
+    result: dict[str, Any] = {}
+    extra: list[Any] = []
+    for index, value in enumerate(args):
+        if index < len(names):
+            if index == 0 and skip_first:
+                continue
+            result[names[index]] = value
+        else:
+            extra.append(value)
+    if extra:
+        result[varargs or "args"] = extra
+    if kwargs:
+        result.update(kwargs)
+    return result

@@ -101,31 +101,16 @@ def _apply_extras(spec: _Spec, span: SpanRecord, args: tuple[Any, ...], kwargs: 
 def _open_span(
     spec: _Spec, runtime: Runtime, parent: SpanRecord | None, args: Any, kwargs: Any
 ) -> SpanRecord:
+    # Positional arguments: a keyword call costs this path ~0.2 us more.
     if parent is None:
-        span = SpanRecord(
-            span_id=new_span_id(),
-            trace_id=new_trace_id(),
-            parent_span_id=None,
-            name=spec.name,
-            kind=spec.kind,
-            start_ns=time_ns(),
-            perf_start_ns=0,
-        )
+        span = SpanRecord(new_span_id(), new_trace_id(), None, spec.name, spec.kind, time_ns(), 0)
     else:
-        span = SpanRecord(
-            span_id=new_span_id(),
-            trace_id=parent.trace_id,
-            parent_span_id=parent.span_id,
-            name=spec.name,
-            kind=spec.kind,
-            start_ns=time_ns(),
-            perf_start_ns=0,
-        )
+        span = SpanRecord(new_span_id(), parent.trace_id, parent.span_id, spec.name, spec.kind, time_ns(), 0)
         # Children inherit who the trace is about, so per-user queries and purges see them.
         span.user_id = parent.user_id
         span.session_id = parent.session_id
     if spec.capture_input and runtime.capture_io:
-        span.input = CallArgs(spec.params, args, kwargs)
+        span.input = CallArgs(spec.params, args, kwargs or None)
     if spec.has_extras:
         _apply_extras(spec, span, args, kwargs)
     span.perf_start_ns = perf_counter_ns()

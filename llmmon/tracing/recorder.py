@@ -2,7 +2,9 @@
 
 ``QueueRecorder`` is the production recorder: ``record()`` appends the span to a bounded
 ``collections.deque`` (a length check, an append, and a wake-up only when a batch has
-filled -- no lock). Two background threads then work as a pipeline:
+filled -- no lock). A span whose values are all short scalars goes in as msgpack bytes
+(``packing.py``), so the garbage collector never walks a long queue. Two background threads
+then work as a pipeline:
 
 1. the drain thread ("llmmon-writer") takes batches from the queue and serialises them
    (``writer.serialise_batch``: JSON, truncate, redact, tokens, cost), then hands the
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from llmmon.tracing.args import CallArgs
+from llmmon.tracing.packing import pack_span
 from llmmon.tracing.span import SpanRecord
 
 if TYPE_CHECKING:
@@ -50,6 +53,8 @@ logger = logging.getLogger("llmmon")
 
 # Fixed per-span overhead in the byte estimate: the SpanRecord, its ids and small fields.
 _SPAN_BASE_BYTES = 600
+# The same for a span packed as bytes (the bytes object's header; its length counts the rest).
+_PACKED_BASE_BYTES = 40
 # How often a warning about dropped spans may be logged.
 _DROP_WARNING_INTERVAL_S = 10.0
 # Serialised batches that may wait for the database thread: enough to keep it busy while
@@ -188,7 +193,7 @@ class QueueRecorder:
     ) -> None:
         self._settings = settings
         self._redactor = redactor
-        self._queue: deque[SpanRecord | _FlushMarker] = deque()
+        self._queue: deque[SpanRecord | bytes | _FlushMarker] = deque()
         self._max_spans = settings.queue_max_spans
         self._max_bytes = settings.queue_max_bytes
         self._batch_size = settings.batch_size
@@ -228,12 +233,14 @@ class QueueRecorder:
         if len(queue) >= self._max_spans:
             self._drop("queue_full", 1)
             return
-        size = estimate_span_bytes(span)
+        # Bytes when the span's values allow it (see packing.py): the GC never walks them.
+        packed = pack_span(span)
+        size = len(packed) + _PACKED_BASE_BYTES if packed is not None else estimate_span_bytes(span)
         if self._queued_bytes - self._drained_bytes + size > self._max_bytes:
             self._drop("queue_bytes", 1)
             return
         self._queued_bytes += size
-        queue.append(span)
+        queue.append(packed if packed is not None else span)
         if len(queue) == self._batch_size:
             self._wake.set()
 
@@ -325,10 +332,10 @@ class QueueRecorder:
 
     # -- drain thread: queue -> rows -> hand-off -----------------------------------------
 
-    def _take_batch(self) -> tuple[list[SpanRecord], list[_FlushMarker]]:
+    def _take_batch(self) -> tuple[list[SpanRecord | bytes], list[_FlushMarker]]:
         """Pop up to one batch; stop at a flush marker so it is released after the spans before it."""
         queue = self._queue
-        batch: list[SpanRecord] = []
+        batch: list[SpanRecord | bytes] = []
         markers: list[_FlushMarker] = []
         drained = 0
         # Counters move before the pop, so that _result() never misses an item on its way.
@@ -342,7 +349,7 @@ class QueueRecorder:
             self._taken += 1
             queue.popleft()
             batch.append(head)
-            drained += estimate_span_bytes(head)
+            drained += len(head) + _PACKED_BASE_BYTES if isinstance(head, bytes) else estimate_span_bytes(head)
         self._drained_bytes += drained
         return batch, markers
 
@@ -387,7 +394,7 @@ class QueueRecorder:
                 self._hand_off(_Work([], 0, late))
             self._hand_off(None)  # the database thread stops after storing what came before
 
-    def _serialise(self, serialiser: Any, batch: list[SpanRecord], markers: list[_FlushMarker]) -> _Work:
+    def _serialise(self, serialiser: Any, batch: list[SpanRecord | bytes], markers: list[_FlushMarker]) -> _Work:
         if not batch:
             return _Work([], 0, markers)
         if serialiser is None:

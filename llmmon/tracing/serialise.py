@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmmon.tracing.args import CallArgs
-from llmmon.tracing.span import SpanRecord
+from llmmon.tracing.packing import span_values, unpack_span
+from llmmon.tracing.span import USAGE_FIELDS, SpanRecord
 
 if TYPE_CHECKING:
     from llmmon.pricing import PriceTable
@@ -179,72 +180,79 @@ class SpanSerialiser:
             text = self._redact(text)
         return _truncate(text, self._max_bytes, original_bytes)
 
-    def _estimate_usage(self, span: SpanRecord) -> None:
+    def _estimate_usage(self, input_value: Any, output: Any, model: str | None) -> dict[str, int] | None:
         from llmmon.pricing import estimate_usage
 
         try:
-            usage = estimate_usage(span.input, span.output, span.model, encoding=self._encoding)
+            usage = estimate_usage(input_value, output, model, encoding=self._encoding)
         except Exception as exc:  # tokens are best effort; the span is still stored
             if not self._token_warning_logged:
                 self._token_warning_logged = True
                 logger.warning("llmmon: token estimation failed: %s", exc)
-            return
-        span.set_usage(estimated=True, **usage)
+            return None
+        return {key: int(value) for key, value in usage.items() if value is not None and key in USAGE_FIELDS}
 
-    def to_row(self, span: SpanRecord) -> dict[str, Any]:
-        """One ``span`` row as a dict with every column present."""
-        if isinstance(span.input, CallArgs):
-            span.input = span.input.as_dict()
-        if span.kind == "llm" and not span.usage and (span.input is not None or span.output is not None):
-            self._estimate_usage(span)
-        start = _EPOCH + dt.timedelta(microseconds=span.start_ns // 1000)
-        perf_end = span.perf_end_ns if span.perf_end_ns is not None else span.perf_start_ns
-        latency_ms = max(0.0, (perf_end - span.perf_start_ns) / 1e6)
+    def to_row(self, span: SpanRecord | bytes) -> dict[str, Any]:
+        """One ``span`` row as a dict with every column present (``span`` may be packed bytes)."""
+        (
+            span_id, trace_id, parent_span_id, name, kind, start_ns, perf_start_ns, perf_end_ns,
+            first_chunk_ns, status, error_type, error_message, input_value, output, user_id, session_id,
+            tags, attributes, prompt_name, prompt_version, prompt_hash, model, provider, usage,
+            tokens_estimated, is_eval,
+        ) = unpack_span(span) if isinstance(span, bytes) else span_values(span)  # fmt: skip
+        if isinstance(input_value, CallArgs):
+            input_value = input_value.as_dict()
+        if kind == "llm" and not usage and (input_value is not None or output is not None):
+            estimated = self._estimate_usage(input_value, output, model)
+            if estimated is not None:
+                usage, tokens_estimated = estimated, True
+        start = _EPOCH + dt.timedelta(microseconds=start_ns // 1000)
+        perf_end = perf_end_ns if perf_end_ns is not None else perf_start_ns
+        latency_ms = max(0.0, (perf_end - perf_start_ns) / 1e6)
         end = start + dt.timedelta(milliseconds=latency_ms)
-        input_json, input_cut = self._payload(span.input)
-        output_json, output_cut = self._payload(span.output)
-        usage = span.usage or {}
-        error_message = span.error_message
+        input_json, input_cut = self._payload(input_value)
+        output_json, output_cut = self._payload(output)
+        usage = usage or {}
         if error_message is not None:
             error_message = error_message[: self._max_bytes]
             if self._redact is not None:
                 error_message = self._redact(error_message)
-        attributes = None
-        if span.attributes:
-            attributes, _ = self._payload(span.attributes)
+        attributes_json = None
+        if attributes:
+            attributes_json, _ = self._payload(attributes)
         row: dict[str, Any] = {
-            "span_id": span.span_id,
-            "trace_id": span.trace_id,
-            "parent_span_id": span.parent_span_id,
-            "name": span.name,
-            "kind": span.kind,
+            "span_id": span_id,
+            "trace_id": trace_id,
+            "parent_span_id": parent_span_id,
+            "name": name,
+            "kind": kind,
             "start_time": start,
             "end_time": end,
             "latency_ms": latency_ms,
-            "ttft_ms": span.ttft_ms,
-            "status": span.status,
-            "error_type": span.error_type,
+            "ttft_ms": None if first_chunk_ns is None else (first_chunk_ns - perf_start_ns) / 1e6,
+            "status": status,
+            "error_type": error_type,
             "error_message": error_message,
             "input": input_json,
             "output": output_json,
             "io_truncated": input_cut or output_cut,
-            "user_id": span.user_id,
-            "session_id": span.session_id,
-            "tags": to_json(span.tags) if span.tags else None,
-            "attributes": attributes,
-            "prompt_name": span.prompt_name,
-            "prompt_version": span.prompt_version,
-            "prompt_hash": span.prompt_hash,
-            "model": span.model,
-            "provider": span.provider,
+            "user_id": user_id,
+            "session_id": session_id,
+            "tags": to_json(tags) if tags else None,
+            "attributes": attributes_json,
+            "prompt_name": prompt_name,
+            "prompt_version": prompt_version,
+            "prompt_hash": prompt_hash,
+            "model": model,
+            "provider": provider,
             "input_tokens": usage.get("input_tokens"),
             "output_tokens": usage.get("output_tokens"),
             "cached_tokens": usage.get("cached_tokens"),
             "reasoning_tokens": usage.get("reasoning_tokens"),
             "total_tokens": usage.get("total_tokens"),
-            "tokens_estimated": bool(span.tokens_estimated),
-            "cost_usd": self._cost(span, usage, start),
-            "is_eval": bool(span.is_eval),
+            "tokens_estimated": bool(tokens_estimated),
+            "cost_usd": self._cost(model, usage, start),
+            "is_eval": bool(is_eval),
         }
         longest = max(map(len, filter(None, _BOUNDED_VALUES(row))), default=0)
         if longest > _COMMON_SIZE or any(len(row[column] or "") > size for column, size in _NARROWER):
@@ -254,17 +262,17 @@ class SpanSerialiser:
                     row[column] = _clip(str(value), size)
         return row
 
-    def _cost(self, span: SpanRecord, usage: dict[str, int], at: dt.datetime) -> float | None:
-        if self._prices is None or not span.model or not usage:
+    def _cost(self, model: str | None, usage: dict[str, int], at: dt.datetime) -> float | None:
+        if self._prices is None or not model or not usage:
             return None
         try:
             return self._prices.cost_usd(
-                span.model,
+                model,
                 input_tokens=usage.get("input_tokens"),
                 output_tokens=usage.get("output_tokens"),
                 cached_tokens=usage.get("cached_tokens"),
                 at=at,
             )
         except Exception as exc:  # a pricing bug must not lose the span
-            logger.warning("llmmon: pricing failed for model %r: %s", span.model, exc)
+            logger.warning("llmmon: pricing failed for model %r: %s", model, exc)
             return None

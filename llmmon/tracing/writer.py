@@ -81,9 +81,10 @@ def build_serialiser(settings: Settings, *, redactor: Callable[[str], str] | Non
 
 
 def serialise_batch(
-    serialiser: SpanSerialiser, spans: list[SpanRecord], *, on_drop: DropCallback
+    serialiser: SpanSerialiser, spans: list[SpanRecord | bytes], *, on_drop: DropCallback
 ) -> list[dict[str, Any]]:
-    """Rows for ``spans``; a span that cannot be serialised is dropped and counted, not the batch."""
+    """Rows for ``spans`` (records or packed bytes); a span that cannot be serialised is
+    dropped and counted, not the batch."""
     rows: list[dict[str, Any]] = []
     to_row = serialiser.to_row
     # No time.sleep(0) to hand the GIL back more often: against a CPU-bound application
@@ -92,7 +93,8 @@ def serialise_batch(
         try:
             rows.append(to_row(span))
         except Exception:  # one bad span must not cost the batch
-            logger.warning("llmmon: could not serialise span %r; dropped", span.name, exc_info=True)
+            name = span.name if isinstance(span, SpanRecord) else "<packed>"
+            logger.warning("llmmon: could not serialise span %r; dropped", name, exc_info=True)
             on_drop("serialise_error", 1)
     return rows
 
