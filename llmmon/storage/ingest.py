@@ -112,7 +112,7 @@ class PreparedSpanRows:
     blocks happens there, not while the database thread holds the GIL.
     """
 
-    __slots__ = ("blocks", "dialect", "rest", "rows")
+    __slots__ = ("blocks", "dialect", "rest", "rollup_units", "rows")
 
     def __init__(
         self,
@@ -120,11 +120,14 @@ class PreparedSpanRows:
         dialect: str,
         blocks: list[tuple[Any, ...]],
         rest: tuple[Any, ...] | None,
+        rollup_units: dict[rollups.RollupKey, list[float]] | None = None,
     ) -> None:
         self.rows = rows
         self.dialect = dialect
         self.blocks = blocks  # full blocks of _rows_per_statement(dialect) rows each
         self.rest = rest  # the remaining rows, flattened, or None
+        # What the rows add to the hourly roll-ups when all of them are new (rollups.units_of).
+        self.rollup_units = rollup_units
 
 
 def _rows_per_statement(dialect: str) -> int:
@@ -146,7 +149,7 @@ def prepare_span_rows(rows: Sequence[Mapping[str, Any]], *, dialect: str) -> Pre
         for start in range(0, full, per_statement)
     ]
     rest = tuple(chain.from_iterable(map(params, rows[full:]))) if full < len(rows) else None
-    return PreparedSpanRows(rows, dialect, blocks, rest)
+    return PreparedSpanRows(rows, dialect, blocks, rest, rollups.units_of(rows))
 
 
 def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] | PreparedSpanRows) -> int:
@@ -167,7 +170,7 @@ def insert_span_rows(connection: Connection, rows: Sequence[Mapping[str, Any]] |
         result = connection.exec_driver_sql(_insert_statement(dialect, len(rows.rest) // width), rows.rest)
         inserted += max(result.rowcount, 0)
     if inserted == len(rows.rows):
-        rollups.add_inserted_spans(connection, rows.rows)
+        rollups.add_inserted_spans(connection, rows.rows, rows.rollup_units)
     else:
         # Some span ids were stored already (a replayed spool segment, a retried HTTP batch):
         # which rows are new is unknown, so recompute the hours this batch touches instead.

@@ -38,6 +38,7 @@ __all__ = [
     "rebuild",
     "stored_rollups",
     "trace_hours",
+    "units_of",
     "upsert",
 ]
 
@@ -119,14 +120,25 @@ def _add_row(units: _Units, row: Mapping[str, Any]) -> None:
         units.add(_key(row, "llm"), row, usage=True)
 
 
-def add_inserted_spans(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add spans just stored (in this transaction, each once) to the roll-ups: one upsert per batch."""
-    if not rows:
-        return
+def units_of(rows: Iterable[Mapping[str, Any]]) -> dict[RollupKey, list[float]]:
+    """What ``rows`` add to the roll-ups, per key (computed ahead by the recorder's serialising
+    thread, so the database thread only sends the upsert)."""
     units = _Units()
     for row in rows:
         _add_row(units, row)
-    upsert(connection, units.rows)
+    return units.rows
+
+
+def add_inserted_spans(
+    connection: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    units: Mapping[RollupKey, Sequence[float]] | None = None,
+) -> None:
+    """Add spans just stored (in this transaction, each once) to the roll-ups: one upsert per
+    batch. ``units`` is ``units_of(rows)`` when the caller computed it already."""
+    if not rows:
+        return
+    upsert(connection, units_of(rows) if units is None else units)
 
 
 def batch_hours(rows: Iterable[Mapping[str, Any]]) -> set[str]:
