@@ -212,6 +212,9 @@ class QueueRecorder:
         # dropped -- (database thread only): taken - settled are in flight between the two.
         self._taken = 0
         self._settled = 0
+        # True while the database thread stores a batch: the drain thread then hands the GIL
+        # back regularly (writer.serialise_batch).
+        self._storing = False
         # Flush markers appended (flush callers, under _counts_lock) and taken (drain thread):
         # markers sit in the queue but are not spans, so pending leaves them out.
         self._markers_added = 0
@@ -405,7 +408,7 @@ class QueueRecorder:
 
         prepared = None
         try:
-            rows = serialise_batch(serialiser, batch, on_drop=self._drop)
+            rows = serialise_batch(serialiser, batch, on_drop=self._drop, database_busy=self._is_storing)
             # Remote mode (an llmmon server endpoint) sends the rows themselves: no driver parameters.
             if not getattr(self._settings, "endpoint", None):
                 ready = prepare_rows(rows, self._settings.database_url)
@@ -469,7 +472,11 @@ class QueueRecorder:
                 except Exception:
                     logger.warning("llmmon: closing the span writer failed", exc_info=True)
 
+    def _is_storing(self) -> bool:
+        return self._storing
+
     def _store(self, writer: Any, work: _Work) -> None:
+        self._storing = bool(work.rows)
         try:
             if writer is None:
                 if work.rows:
@@ -481,6 +488,7 @@ class QueueRecorder:
         except Exception:  # thread boundary: the database thread must survive any bug
             logger.warning("llmmon: writing a batch failed", exc_info=True)
             self._drop("writer_error", len(work.rows))
+        self._storing = False
         # Counted written / spooled / dropped above, so no longer in flight; then release flushes.
         self._settled += work.spans
         for marker in work.markers:
