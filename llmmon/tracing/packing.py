@@ -1,4 +1,4 @@
-"""Finished spans as bytes while they wait in the recorder's queue, out of the GC's sight.
+"""Finished spans packed into bytes while they wait in the recorder's queue, out of the GC's sight.
 
 Why: a span waiting in the queue is a live object graph (the ``SpanRecord``, its argument
 tuple, ...). CPython's cyclic garbage collector walks all of it at every collection it is
@@ -8,11 +8,19 @@ That was most of ``@trace``'s p99.9 (benchmarks/README.md). msgspec encodes the 
 ``msgspec.Struct``) as MessagePack in C, in about 0.15 us on the caller's path, into one
 ``bytes`` object, which the collector never visits; the drain thread decodes it.
 
-Only values that are cheap to copy and cannot change after the call are packed: ``str``
-(up to ``INLINE_MAX_CHARS``), ``int``, ``float``, ``bool`` and ``None``, as arguments,
-result and attribute values. Anything else -- containers, user objects, long strings --
-keeps the span on the reference path: serialised later by the drain thread, as before,
-so no large or mutable value is ever copied on the caller's path.
+Two forms, chosen per span:
+
+* **packed** (``bytes``): every argument, the result and every attribute value is a plain
+  ``str`` of at most ``INLINE_MAX_CHARS``, an ``int``, ``float``, ``bool`` or ``None`` --
+  cheap to copy and unable to change after the call.
+* **partly packed** (``PartlyPacked``): anything else -- containers, user objects, long
+  strings. Only the span's own fields are encoded; the raw arguments, result and attributes
+  stay references in one small tuple, serialised later by the drain thread as before, so no
+  large or mutable value is ever copied on the caller's path. The collector then walks one
+  short tuple per queued span instead of the span, its argument record and their fields.
+
+``pack_span`` returns None only when a field itself cannot be encoded (e.g. a tag that is
+not a ``str``): the span is then queued as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +32,16 @@ import msgspec
 from llmmon.tracing.args import CallArgs, map_arguments
 from llmmon.tracing.span import SpanRecord
 
-__all__ = ["FIELDS", "INLINE_MAX_CHARS", "SpanValues", "pack_span", "span_values", "unpack_span"]
+__all__ = [
+    "FIELDS",
+    "INLINE_MAX_CHARS",
+    "PartlyPacked",
+    "SpanValues",
+    "pack_span",
+    "span_values",
+    "unpack_partly",
+    "unpack_span",
+]
 
 # The longest string packed on the caller's path; a longer one stays a reference.
 INLINE_MAX_CHARS = 8192
@@ -33,13 +50,22 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 # The order of a span's values in ``span_values`` / ``unpack_span``: SpanRecord's fields.
 FIELDS: tuple[str, ...] = SpanRecord.__struct_fields__
 _INPUT = FIELDS.index("input")
+_OUTPUT = FIELDS.index("output")
+_ATTRIBUTES = FIELDS.index("attributes")
+# In a partly packed span's fields, an input that is not a CallArgs (an integration's dict).
+_RAW_INPUT = True
 
 SpanValues = tuple[Any, ...] | list[Any]
+# (encoded fields, the call's args tuple or raw input, its kwargs, output, attributes)
+PartlyPacked = tuple[bytes, Any, Any, Any, Any]
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
+_replace = msgspec.structs.replace
 span_values = msgspec.structs.astuple
 """A span's values in ``FIELDS`` order (C-level)."""
+
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError)  # a non-str tag, an int beyond 64 bits
 
 
 def _all_inline(values: Any) -> bool:
@@ -53,31 +79,44 @@ def _all_inline(values: Any) -> bool:
     return True
 
 
-def pack_span(span: SpanRecord) -> bytes | None:
-    """``span`` as bytes, or None when it holds a value that must not be copied here."""
+def _is_inline(span: SpanRecord) -> bool:
     raw = span.input
     if raw is not None:
-        if type(raw) is not CallArgs:  # an integration's dict of messages, parameters, ...
-            return None
-        if not _all_inline(raw.args):
-            return None
+        if type(raw) is not CallArgs or not _all_inline(raw.args):
+            return False
         kwargs = raw.kwargs
         if kwargs and not _all_inline(kwargs.values()):
-            return None
+            return False
     output = span.output
     kind = type(output)
     if kind is str:
         if len(output) > INLINE_MAX_CHARS:
-            return None
+            return False
     elif kind not in _SCALARS:
-        return None
+        return False
     attributes = span.attributes
-    if attributes and not _all_inline(attributes.values()):
-        return None
+    return not attributes or _all_inline(attributes.values())
+
+
+def pack_span(span: SpanRecord) -> bytes | PartlyPacked | None:
+    """``span`` packed (bytes) or partly packed (a tuple); None when a field cannot be encoded."""
+    if _is_inline(span):
+        try:
+            return _encode(span)
+        except _ENCODE_ERRORS:
+            return None
+    raw = span.input
+    if type(raw) is CallArgs:
+        marker: Any = raw.params
+        args, kwargs = raw.args, raw.kwargs
+    else:
+        marker = None if raw is None else _RAW_INPUT
+        args, kwargs = raw, None
     try:
-        return _encode(span)
-    except (TypeError, ValueError, OverflowError):  # e.g. a tag that is not a str, a 2**70
+        fields = _encode(_replace(span, input=marker, output=None, attributes=None))
+    except _ENCODE_ERRORS:
         return None
+    return (fields, args, kwargs, span.output, span.attributes)
 
 
 def unpack_span(packed: bytes) -> SpanValues:
@@ -87,4 +126,19 @@ def unpack_span(packed: bytes) -> SpanValues:
     if packed_input is not None:
         (names, varargs, skip_first), args, kwargs = packed_input
         values[_INPUT] = map_arguments(names, varargs, skip_first, args, kwargs)
+    return values
+
+
+def unpack_partly(item: PartlyPacked) -> SpanValues:
+    """The values of a partly packed span in ``FIELDS`` order, its arguments mapped to names."""
+    fields, args, kwargs, output, attributes = item
+    values: list[Any] = _decode(fields)
+    marker = values[_INPUT]
+    if marker is _RAW_INPUT:
+        values[_INPUT] = args
+    elif marker is not None:
+        names, varargs, skip_first = marker
+        values[_INPUT] = map_arguments(names, varargs, skip_first, args, kwargs)
+    values[_OUTPUT] = output
+    values[_ATTRIBUTES] = attributes
     return values

@@ -2,9 +2,9 @@
 
 ``QueueRecorder`` is the production recorder: ``record()`` appends the span to a bounded
 ``collections.deque`` (a length check, an append, and a wake-up only when a batch has
-filled -- no lock). A span whose values are all short scalars goes in as msgpack bytes
-(``packing.py``), so the garbage collector never walks a long queue. Two background threads
-then work as a pipeline:
+filled -- no lock). Spans go in packed as msgpack bytes, or partly packed when they hold
+values that must not be copied here (``packing.py``), so the garbage collector never walks a
+long queue of span objects. Two background threads then work as a pipeline:
 
 1. the drain thread ("llmmon-writer") takes batches from the queue and serialises them
    (``writer.serialise_batch``: JSON, truncate, redact, tokens, cost), then hands the
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from llmmon.tracing.args import CallArgs
-from llmmon.tracing.packing import pack_span
+from llmmon.tracing.packing import PartlyPacked, pack_span
 from llmmon.tracing.span import SpanRecord
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ __all__ = ["FlushResult", "InMemoryRecorder", "QueueRecorder", "Recorder", "esti
 
 logger = logging.getLogger("llmmon")
 
+# A span in the queue: packed, partly packed (packing.py), or the record itself.
+QueueItem = SpanRecord | bytes | PartlyPacked
 # Fixed per-span overhead in the byte estimate: the SpanRecord, its ids and small fields.
 _SPAN_BASE_BYTES = 600
 # The same for a span packed as bytes (the bytes object's header; its length counts the rest).
@@ -128,17 +130,19 @@ class InMemoryRecorder:
 
 def estimate_span_bytes(span: SpanRecord) -> int:
     """A cheap size estimate counting only top-level strings (no deep walk on the caller path)."""
-    size = _SPAN_BASE_BYTES
-    if span.input is None and span.output is None:
-        return size
-    output = span.output
+    return _SPAN_BASE_BYTES + _payload_bytes(span.input, span.output)
+
+
+def _payload_bytes(raw_input: Any, output: Any) -> int:
+    size = 0
     if type(output) is str:
         size += len(output)
     elif type(output) is list:
         size += 64 * len(output)
-    raw_input = span.input
     if type(raw_input) is CallArgs:
-        for value in raw_input.args:
+        raw_input = raw_input.args
+    if type(raw_input) is tuple:
+        for value in raw_input:
             if type(value) is str:
                 size += len(value)
     elif type(raw_input) is dict:
@@ -148,6 +152,15 @@ def estimate_span_bytes(span: SpanRecord) -> int:
             elif type(value) is list:
                 size += 256 * len(value)
     return size
+
+
+def _item_bytes(item: QueueItem) -> int:
+    """The byte-budget size of a queued span, the same when it is added and when it is taken."""
+    if isinstance(item, bytes):
+        return len(item) + _PACKED_BASE_BYTES
+    if isinstance(item, tuple):  # partly packed: (fields, args or raw input, kwargs, output, attributes)
+        return len(item[0]) + _PACKED_BASE_BYTES + _payload_bytes(item[1], item[3])
+    return estimate_span_bytes(item)
 
 
 class _FlushMarker:
@@ -193,7 +206,7 @@ class QueueRecorder:
     ) -> None:
         self._settings = settings
         self._redactor = redactor
-        self._queue: deque[SpanRecord | bytes | _FlushMarker] = deque()
+        self._queue: deque[QueueItem | _FlushMarker] = deque()
         self._max_spans = settings.queue_max_spans
         self._max_bytes = settings.queue_max_bytes
         self._batch_size = settings.batch_size
@@ -236,14 +249,14 @@ class QueueRecorder:
         if len(queue) >= self._max_spans:
             self._drop("queue_full", 1)
             return
-        # Bytes when the span's values allow it (see packing.py): the GC never walks them.
-        packed = pack_span(span)
-        size = len(packed) + _PACKED_BASE_BYTES if packed is not None else estimate_span_bytes(span)
+        # Packed into bytes, or partly (see packing.py): the GC never walks the span's fields.
+        item: QueueItem = pack_span(span) or span
+        size = len(item) + _PACKED_BASE_BYTES if type(item) is bytes else _item_bytes(item)
         if self._queued_bytes - self._drained_bytes + size > self._max_bytes:
             self._drop("queue_bytes", 1)
             return
         self._queued_bytes += size
-        queue.append(packed if packed is not None else span)
+        queue.append(item)
         if len(queue) == self._batch_size:
             self._wake.set()
 
@@ -335,10 +348,10 @@ class QueueRecorder:
 
     # -- drain thread: queue -> rows -> hand-off -----------------------------------------
 
-    def _take_batch(self) -> tuple[list[SpanRecord | bytes], list[_FlushMarker]]:
+    def _take_batch(self) -> tuple[list[QueueItem], list[_FlushMarker]]:
         """Pop up to one batch; stop at a flush marker so it is released after the spans before it."""
         queue = self._queue
-        batch: list[SpanRecord | bytes] = []
+        batch: list[QueueItem] = []
         markers: list[_FlushMarker] = []
         drained = 0
         # Counters move before the pop, so that _result() never misses an item on its way.
@@ -352,7 +365,7 @@ class QueueRecorder:
             self._taken += 1
             queue.popleft()
             batch.append(head)
-            drained += len(head) + _PACKED_BASE_BYTES if isinstance(head, bytes) else estimate_span_bytes(head)
+            drained += _item_bytes(head)
         self._drained_bytes += drained
         return batch, markers
 
@@ -397,7 +410,7 @@ class QueueRecorder:
                 self._hand_off(_Work([], 0, late))
             self._hand_off(None)  # the database thread stops after storing what came before
 
-    def _serialise(self, serialiser: Any, batch: list[SpanRecord | bytes], markers: list[_FlushMarker]) -> _Work:
+    def _serialise(self, serialiser: Any, batch: list[QueueItem], markers: list[_FlushMarker]) -> _Work:
         if not batch:
             return _Work([], 0, markers)
         if serialiser is None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmmon.tracing.args import CallArgs
-from llmmon.tracing.packing import span_values, unpack_span
+from llmmon.tracing.packing import PartlyPacked, SpanValues, span_values, unpack_partly, unpack_span
 from llmmon.tracing.span import USAGE_FIELDS, SpanRecord
 
 if TYPE_CHECKING:
@@ -149,6 +149,14 @@ def _clip(value: str | None, size: int) -> str | None:
     return value[:size]
 
 
+def _values(span: SpanRecord | bytes | PartlyPacked) -> SpanValues:
+    if isinstance(span, bytes):
+        return unpack_span(span)
+    if isinstance(span, tuple):
+        return unpack_partly(span)
+    return span_values(span)
+
+
 class SpanSerialiser:
     """Turns finished spans into row dicts for ``llmmon.storage.ingest.insert_span_rows``."""
 
@@ -192,14 +200,14 @@ class SpanSerialiser:
             return None
         return {key: int(value) for key, value in usage.items() if value is not None and key in USAGE_FIELDS}
 
-    def to_row(self, span: SpanRecord | bytes) -> dict[str, Any]:
-        """One ``span`` row as a dict with every column present (``span`` may be packed bytes)."""
+    def to_row(self, span: SpanRecord | bytes | PartlyPacked) -> dict[str, Any]:
+        """One ``span`` row as a dict with every column present (``span`` may be packed: packing.py)."""
         (
             span_id, trace_id, parent_span_id, name, kind, start_ns, perf_start_ns, perf_end_ns,
             first_chunk_ns, status, error_type, error_message, input_value, output, user_id, session_id,
             tags, attributes, prompt_name, prompt_version, prompt_hash, model, provider, usage,
             tokens_estimated, is_eval,
-        ) = unpack_span(span) if isinstance(span, bytes) else span_values(span)  # fmt: skip
+        ) = _values(span)  # fmt: skip
         if isinstance(input_value, CallArgs):
             input_value = input_value.as_dict()
         if kind == "llm" and not usage and (input_value is not None or output is not None):

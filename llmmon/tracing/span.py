@@ -4,8 +4,8 @@ A ``SpanRecord`` is filled on the caller's path with *raw* values only (referenc
 arguments and results, clock readings, usage numbers). Everything expensive -- JSON
 serialisation, truncation, PII redaction, token counting, cost -- happens later in the
 writer thread (see ``recorder.py``). Consequence for users: an argument object that is
-mutated after the traced call returns may be recorded in its mutated state. (Spans holding
-only short scalars are packed into bytes when they end: ``packing.py``.)
+mutated after the traced call returns may be recorded in its mutated state. (A finished
+span's own fields are packed into bytes when it ends; see ``packing.py``.)
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from llmmon.errors import MigrationError
 from llmmon.storage.engine import is_sqlite, make_engine, sqlite_path
 from llmmon.storage.ingest import PreparedSpanRows, insert_span_rows, prepare_span_rows
 from llmmon.storage.migrate import upgrade_database
+from llmmon.tracing.packing import PartlyPacked
 from llmmon.tracing.serialise import SpanSerialiser
 from llmmon.tracing.span import SpanRecord
 from llmmon.tracing.spool import Spool, spool_directory
@@ -86,12 +87,12 @@ _YIELD_EVERY = 32
 
 def serialise_batch(
     serialiser: SpanSerialiser,
-    spans: list[SpanRecord | bytes],
+    spans: list[SpanRecord | bytes | PartlyPacked],
     *,
     on_drop: DropCallback,
     database_busy: Callable[[], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows for ``spans`` (records or packed bytes); a span that cannot be serialised is
+    """Rows for ``spans`` (records, packed or partly packed); a span that cannot be serialised is
     dropped and counted, not the batch.
 
     While ``database_busy()`` says the database thread is storing, the GIL is handed back
@@ -108,7 +109,7 @@ def serialise_batch(
         try:
             rows.append(to_row(span))
         except Exception:  # one bad span must not cost the batch
-            name = span.name if isinstance(span, SpanRecord) else "<packed>"
+            name = span.name if isinstance(span, SpanRecord) else "<packed span>"
             logger.warning("llmmon: could not serialise span %r; dropped", name, exc_info=True)
             on_drop("serialise_error", 1)
     return rows

@@ -78,37 +78,64 @@ def test_a_packed_span_stores_the_same_row_as_its_reference(span: SpanRecord) ->
     assert serialiser.to_row(packed) == serialiser.to_row(span)
 
 
-def test_a_method_span_leaves_self_out_when_packed() -> None:
-    bot = _Bot()
+def test_a_method_span_leaves_self_out_packed_or_not() -> None:
     span = _span()
-    span.input = CallArgs(param_names(_Bot.reply), (bot, "hello"), None)
-    assert pack_span(span) is None  # ``self`` is an object: the reference path maps it
+    span.input = CallArgs(param_names(_Bot.reply), (_Bot(), "hello"), None)
+    partly = pack_span(span)
+    assert isinstance(partly, tuple)  # ``self`` is an object: kept as a reference
+    assert json.loads(_serialiser().to_row(partly)["input"]) == {"question": "hello"}
     span.input = CallArgs(param_names(_Bot.reply), ("not-self", "hello"), None)
     packed = pack_span(span)
-    assert packed is not None
+    assert isinstance(packed, bytes)
     assert json.loads(_serialiser().to_row(packed)["input"]) == {"question": "hello"}
+
+
+_NOT_INLINE = [
+    (lambda s: setattr(s, "output", "x" * (INLINE_MAX_CHARS + 1)), "a long output is never copied here"),
+    (lambda s: setattr(s.input, "args", ("x" * (INLINE_MAX_CHARS + 1),)), "nor a long argument"),
+    (lambda s: setattr(s.input, "args", ({"role": "user"},)), "a dict argument may be mutated later"),
+    (lambda s: setattr(s.input, "args", ([1, 2],)), "so may a list"),
+    (lambda s: setattr(s.input, "args", (_Bot(),)), "an application object"),
+    (lambda s: setattr(s.input, "args", (_Colour.RED,)), "a str subclass is not a plain str"),
+    (lambda s: setattr(s.input, "kwargs", {"history": ["hi"]}), "keyword arguments are checked too"),
+    (lambda s: setattr(s, "output", {"answer": "x"}), "a dict result"),
+    (lambda s: setattr(s, "attributes", {"docs": ["d1", "d2"]}), "an attribute that is a list"),
+    (lambda s: setattr(s, "input", {"messages": [{"role": "user", "content": "hi"}]}), "an integration's input"),
+    (lambda s: setattr(s, "input", None), "no input, a list output"),
+]
+
+
+@pytest.mark.parametrize(("change", "why"), _NOT_INLINE)
+def test_spans_holding_more_than_short_scalars_keep_those_values_as_references(change: Any, why: str) -> None:
+    span = _span(tags=["t"], user_id="u-1")
+    change(span)
+    if span.input is None:
+        span.output = ["a", "b"]
+    item = pack_span(span)
+    assert isinstance(item, tuple), why
+    fields, args, kwargs, output, attributes = item
+    assert isinstance(fields, bytes)
+    # The very objects, not copies: nothing large or mutable is copied on the caller's path.
+    assert output is span.output and attributes is span.attributes
+    raw = span.input
+    assert args is (raw.args if isinstance(raw, CallArgs) else raw)
+    assert kwargs is (raw.kwargs if isinstance(raw, CallArgs) else None)
+    serialiser = _serialiser()
+    assert serialiser.to_row(item) == serialiser.to_row(span)
 
 
 @pytest.mark.parametrize(
     ("change", "why"),
     [
-        (lambda s: setattr(s, "output", "x" * (INLINE_MAX_CHARS + 1)), "a long output is never copied here"),
-        (lambda s: setattr(s.input, "args", ("x" * (INLINE_MAX_CHARS + 1),)), "nor a long argument"),
-        (lambda s: setattr(s.input, "args", ({"role": "user"},)), "a dict argument may be mutated later"),
-        (lambda s: setattr(s.input, "args", ([1, 2],)), "so may a list"),
-        (lambda s: setattr(s.input, "args", (object(),)), "an arbitrary object"),
-        (lambda s: setattr(s.input, "args", (_Colour.RED,)), "a str subclass is not a plain str"),
-        (lambda s: setattr(s.input, "kwargs", {"history": ["hi"]}), "keyword arguments are checked too"),
-        (lambda s: setattr(s, "output", {"answer": "x"}), "a dict result"),
-        (lambda s: setattr(s, "attributes", {"docs": ["d1", "d2"]}), "an attribute that is a list"),
-        (lambda s: setattr(s, "input", {"messages": []}), "an integration's input dict"),
         (lambda s: setattr(s, "tags", [object()]), "a tag the encoder cannot take"),
         (lambda s: setattr(s, "usage", {"input_tokens": 2**70}), "an integer beyond 64 bits"),
     ],
 )
-def test_spans_holding_anything_but_short_scalars_stay_references(change: Any, why: str) -> None:
+def test_a_span_whose_own_fields_cannot_be_encoded_is_queued_as_it_is(change: Any, why: str) -> None:
     span = _span()
     change(span)
+    assert pack_span(span) is None, why
+    span.output = {"not": "inline"}
     assert pack_span(span) is None, why
 
 
@@ -117,7 +144,7 @@ def _tracked_objects() -> int:
     return len(gc.get_objects())
 
 
-def test_packed_spans_in_the_queue_are_invisible_to_the_gc_and_all_get_stored(tmp_path: Path) -> None:
+def test_queued_spans_cost_the_gc_little_and_all_get_stored(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'packed.db'}"
     # A batch size and interval the test never reaches: spans stay queued until flush().
     configure_database(url, tmp_path / "spool", batch_size=100_000, flush_interval_s=60)
@@ -126,30 +153,36 @@ def test_packed_spans_in_the_queue_are_invisible_to_the_gc_and_all_get_stored(tm
     def scalar(question: str, n: int) -> str:
         return question.upper()
 
-    @llmmon.trace(name="with_dict")
-    def with_dict(question: dict[str, Any]) -> str:
-        return "ok"
+    @llmmon.trace(name="with_object")
+    def with_object(question: str, bot: _Bot) -> str:
+        return bot.reply(question)
 
+    bot = _Bot()
     scalar("warm", 0)
-    with_dict({"warm": True})
+    with_object("warm", bot)
     llmmon.flush(10)
+    calls = 3000
     before = _tracked_objects()
-    for i in range(3000):
+    for i in range(calls):
         scalar(f"question {i}", i)
     after_scalar = _tracked_objects()
-    for i in range(3000):
-        with_dict({"i": i})
-    after_dict = _tracked_objects()
-    assert llmmon.stats()["queue_len"] == 6000
-    # Packed: a few objects at most (the deque's blocks are not tracked either).
+    for i in range(calls):
+        with_object(f"question {i}", bot)
+    after_object = _tracked_objects()
+    assert llmmon.stats()["queue_len"] == 2 * calls
+    # Packed: nothing per span (the deque's blocks are not tracked either).
     assert after_scalar - before < 100
-    # References: the span, its arguments and the dict of each call are all tracked.
-    assert after_dict - after_scalar >= 3 * 3000
+    # Partly packed: the small tuple and the call's argument tuple -- not the span, its
+    # argument record and their fields (three objects and some 30 references per span).
+    assert 2 * calls - 100 <= after_object - after_scalar <= 2 * calls + 100
 
     result = llmmon.flush(30)
     assert result.pending == 0 and result.dropped == 0
     rows = {row["output"]: row for row in span_rows(url, "WHERE name = 'scalar'")}
-    assert len(rows) == 3001
+    assert len(rows) == calls + 1
     assert json.loads(rows['"QUESTION 42"']["input"]) == {"question": "question 42", "n": 42}
-    assert len(span_rows(url, "WHERE name = 'with_dict'")) == 3001
+    objects = span_rows(url, "WHERE name = 'with_object'")
+    assert len(objects) == calls + 1
+    stored_input = json.loads(objects[-1]["input"])
+    assert stored_input["question"].startswith("question") and "_Bot object" in stored_input["bot"]
     llmmon.shutdown()
