@@ -100,7 +100,9 @@ def _is_inline(span: SpanRecord) -> bool:
 
 def pack_span(span: SpanRecord) -> bytes | PartlyPacked | None:
     """``span`` packed (bytes) or partly packed (a tuple); None when a field cannot be encoded."""
-    if _is_inline(span):
+    # A span without input, output or attributes (capture off) skips the checks: the
+    # cheapest path stays cheapest.
+    if (span.input is None and span.output is None and not span.attributes) or _is_inline(span):
         try:
             return _encode(span)
         except _ENCODE_ERRORS:
