@@ -215,7 +215,7 @@ def main() -> None:
     llmmon.flush(60)
     traced_user = llmmon.trace(answer_for)
     ref_median, ref_p999 = row(
-        "@trace captured, object argument (reference)", measure_with_user(traced_user, calls), base
+        "@trace captured, object argument (partly packed)", measure_with_user(traced_user, calls), base
     )
     llmmon.flush(60)
     idle_work = first_call_after_idle(similar_work)
@@ -268,7 +268,7 @@ def main() -> None:
           " in a saturated tight loop")  # fmt: skip
     print(f"  capture on, paced {PACED_RATE:,}/s: median overhead {paced_median - paced_base[0]:.2f} us, "
           f"p99.9 {paced_p999 - paced_base[1]:.2f} us (<= 50)")  # fmt: skip
-    print(f"  capture on, object argument (span kept as a reference, not packed): median overhead "
+    print(f"  capture on, object argument (partly packed: the object stays a reference): median overhead "
           f"{ref_median - base[0]:.2f} us, p99.9 {ref_p999 - base[1]:.2f} us")  # fmt: skip
     print(f"  capture off: median overhead {off_median - base[0]:.2f} us (target <= 1.5)")
     print(f"  DB down    : median overhead {down_median - base[0]:.2f} us (same as capture on: {over:.2f} us)")

@@ -17,7 +17,8 @@ Two forms, chosen per span:
   strings. Only the span's own fields are encoded; the raw arguments, result and attributes
   stay references in one small tuple, serialised later by the drain thread as before, so no
   large or mutable value is ever copied on the caller's path. The collector then walks one
-  short tuple per queued span instead of the span, its argument record and their fields.
+  short tuple per queued span instead of the span, its argument record, the argument tuple
+  and their fields.
 
 ``pack_span`` returns None only when a field itself cannot be encoded (e.g. a tag that is
 not a ``str``): the span is then queued as it is.
@@ -35,6 +36,7 @@ from llmmon.tracing.span import SpanRecord
 __all__ = [
     "FIELDS",
     "INLINE_MAX_CHARS",
+    "PARTLY_ARGS_AT",
     "PartlyPacked",
     "SpanValues",
     "pack_span",
@@ -56,8 +58,11 @@ _ATTRIBUTES = FIELDS.index("attributes")
 _RAW_INPUT = True
 
 SpanValues = tuple[Any, ...] | list[Any]
-# (encoded fields, the call's args tuple or raw input, its kwargs, output, attributes)
-PartlyPacked = tuple[bytes, Any, Any, Any, Any]
+# (encoded fields, output, attributes, kwargs, *the call's positional arguments) -- or, for an
+# input that is not a call's arguments, that input as the one value after kwargs. Arguments
+# are spread into the tuple rather than kept as the call's own tuple: one object less per span.
+PartlyPacked = tuple[Any, ...]
+PARTLY_ARGS_AT = 4
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
@@ -113,12 +118,12 @@ def pack_span(span: SpanRecord) -> bytes | PartlyPacked | None:
         args, kwargs = raw.args, raw.kwargs
     else:
         marker = None if raw is None else _RAW_INPUT
-        args, kwargs = raw, None
+        args, kwargs = (() if raw is None else (raw,)), None
     try:
         fields = _encode(_replace(span, input=marker, output=None, attributes=None))
     except _ENCODE_ERRORS:
         return None
-    return (fields, args, kwargs, span.output, span.attributes)
+    return (fields, span.output, span.attributes, kwargs, *args)
 
 
 def unpack_span(packed: bytes) -> SpanValues:
@@ -133,14 +138,14 @@ def unpack_span(packed: bytes) -> SpanValues:
 
 def unpack_partly(item: PartlyPacked) -> SpanValues:
     """The values of a partly packed span in ``FIELDS`` order, its arguments mapped to names."""
-    fields, args, kwargs, output, attributes = item
+    fields, output, attributes, kwargs = item[:PARTLY_ARGS_AT]
     values: list[Any] = _decode(fields)
     marker = values[_INPUT]
     if marker is _RAW_INPUT:
-        values[_INPUT] = args
+        values[_INPUT] = item[PARTLY_ARGS_AT]
     elif marker is not None:
         names, varargs, skip_first = marker
-        values[_INPUT] = map_arguments(names, varargs, skip_first, args, kwargs)
+        values[_INPUT] = map_arguments(names, varargs, skip_first, item[PARTLY_ARGS_AT:], kwargs)
     values[_OUTPUT] = output
     values[_ATTRIBUTES] = attributes
     return values

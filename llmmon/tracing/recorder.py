@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from llmmon.tracing.args import CallArgs
-from llmmon.tracing.packing import PartlyPacked, pack_span
+from llmmon.tracing.packing import PARTLY_ARGS_AT, PartlyPacked, pack_span
 from llmmon.tracing.span import SpanRecord
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def estimate_span_bytes(span: SpanRecord) -> int:
     return _SPAN_BASE_BYTES + _payload_bytes(span.input, span.output)
 
 
-def _payload_bytes(raw_input: Any, output: Any) -> int:
+def _payload_bytes(raw_input: Any, output: Any, first_arg: int = 0) -> int:
     size = 0
     if type(output) is str:
         size += len(output)
@@ -142,9 +142,12 @@ def _payload_bytes(raw_input: Any, output: Any) -> int:
     if type(raw_input) is CallArgs:
         raw_input = raw_input.args
     if type(raw_input) is tuple:
-        for value in raw_input:
+        for index in range(first_arg, len(raw_input)):
+            value = raw_input[index]
             if type(value) is str:
                 size += len(value)
+            elif type(value) is dict:  # an integration's input, partly packed
+                size += _payload_bytes(value, None)
     elif type(raw_input) is dict:
         for value in raw_input.values():
             if type(value) is str:
@@ -158,8 +161,8 @@ def _item_bytes(item: QueueItem) -> int:
     """The byte-budget size of a queued span, the same when it is added and when it is taken."""
     if isinstance(item, bytes):
         return len(item) + _PACKED_BASE_BYTES
-    if isinstance(item, tuple):  # partly packed: (fields, args or raw input, kwargs, output, attributes)
-        return len(item[0]) + _PACKED_BASE_BYTES + _payload_bytes(item[1], item[3])
+    if isinstance(item, tuple):  # partly packed: (fields, output, attributes, kwargs, *arguments)
+        return len(item[0]) + _PACKED_BASE_BYTES + _payload_bytes(item, item[1], PARTLY_ARGS_AT)
     return estimate_span_bytes(item)
 
 
