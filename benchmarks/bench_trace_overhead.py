@@ -209,6 +209,10 @@ def main() -> None:
     # queue is always full and the GC keeps walking it. A service's steady state is below the
     # writer's capacity: measure that too (same calls, paced), and report both.
     paced_base = row(f"plain call, paced {PACED_RATE:,} calls/s", measure_paced(plain, calls, PACED_RATE), None)
+    # Not a baseline: untraced Python of about the traced call's size, paced the same way. Its
+    # tail shows what the machine's wake-ups after each sleep cost any code of that size.
+    similar = measure_paced(similar_work, calls, PACED_RATE)
+    row(f"  untraced code of similar size, paced {PACED_RATE:,}/s", similar, None)
     paced_median, paced_p999 = row(
         f"@trace captured, paced {PACED_RATE:,} calls/s", measure_paced(traced, calls, PACED_RATE), paced_base
     )
