@@ -92,12 +92,7 @@ def _is_inline(span: SpanRecord) -> bool:
         kwargs = raw.kwargs
         if kwargs and not _all_inline(kwargs.values()):
             return False
-    output = span.output
-    kind = type(output)
-    if kind is str:
-        if len(output) > INLINE_MAX_CHARS:
-            return False
-    elif kind not in _SCALARS:
+    if not _all_inline((span.output,)):
         return False
     attributes = span.attributes
     return not attributes or _all_inline(attributes.values())
