@@ -132,7 +132,7 @@ class PreparedSpanRows:
         dialect: str,
         blocks: list[tuple[Any, ...]],
         rest: tuple[Any, ...] | None,
-        rollup_units: dict[rollups.RollupKey, list[float]] | None = None,
+        rollup_units: dict[rollups.RollupKey, list[float]],
     ) -> None:
         self.rows = rows
         self.dialect = dialect

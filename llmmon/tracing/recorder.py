@@ -254,6 +254,7 @@ class QueueRecorder:
             return
         # Packed into bytes, or partly (see packing.py): the GC never walks the span's fields.
         item: QueueItem = pack_span(span) or span
+        # _item_bytes's first case written out: the usual one, spared a call on this path.
         size = len(item) + _PACKED_BASE_BYTES if type(item) is bytes else _item_bytes(item)
         if self._queued_bytes - self._drained_bytes + size > self._max_bytes:
             self._drop("queue_bytes", 1)

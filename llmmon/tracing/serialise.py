@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmmon.tracing.args import CallArgs
 from llmmon.tracing.packing import PartlyPacked, SpanValues, span_values, unpack_partly, unpack_span
-from llmmon.tracing.span import USAGE_FIELDS, SpanRecord
+from llmmon.tracing.span import SpanRecord, usage_counts
 
 if TYPE_CHECKING:
     from llmmon.pricing import PriceTable
@@ -198,7 +198,7 @@ class SpanSerialiser:
                 self._token_warning_logged = True
                 logger.warning("llmmon: token estimation failed: %s", exc)
             return None
-        return {key: int(value) for key, value in usage.items() if value is not None and key in USAGE_FIELDS}
+        return usage_counts(usage)
 
     def to_row(self, span: SpanRecord | bytes | PartlyPacked) -> dict[str, Any]:
         """One ``span`` row as a dict with every column present (``span`` may be packed: packing.py)."""

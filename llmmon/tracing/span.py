@@ -10,14 +10,20 @@ span's own fields are packed into bytes when it ends; see ``packing.py``.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-__all__ = ["USAGE_FIELDS", "SpanRecord"]
+__all__ = ["USAGE_FIELDS", "SpanRecord", "usage_counts"]
 
 # Token fields a span can carry, in the order the database stores them.
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "total_tokens")
+
+
+def usage_counts(tokens: Mapping[str, int | None]) -> dict[str, int]:
+    """The known token counts in ``tokens`` as ints (unknown keys and missing counts left out)."""
+    return {key: int(value) for key, value in tokens.items() if value is not None and key in USAGE_FIELDS}
 
 
 class SpanRecord(msgspec.Struct, array_like=True, eq=False):
@@ -31,7 +37,8 @@ class SpanRecord(msgspec.Struct, array_like=True, eq=False):
     A ``msgspec.Struct`` rather than a class with ``__slots__``: it is built in C with its
     defaults (a third of the cost on the caller's path), and ``packing.pack_span`` encodes
     it in C, field by field in this order, without building an intermediate tuple.
-    ``eq=False`` keeps identity semantics (spans are dict keys in the integrations).
+    ``eq=False`` keeps the identity semantics of the class it replaced: two spans with equal
+    fields are still two spans, and a span stays hashable.
     """
 
     span_id: str
@@ -85,7 +92,7 @@ class SpanRecord(msgspec.Struct, array_like=True, eq=False):
 
     def set_usage(self, *, estimated: bool = False, **tokens: int | None) -> None:
         """Record token usage; keys are names from ``USAGE_FIELDS``."""
-        usage = {key: int(value) for key, value in tokens.items() if value is not None and key in USAGE_FIELDS}
+        usage = usage_counts(tokens)
         if self.usage is None:
             self.usage = usage
         else:
