@@ -46,46 +46,37 @@ class _Approximation(BaseModel):
     percentile_relative_error: float = latency_histogram.RELATIVE_ERROR
 
 
-class SeriesPoint(_Approximation):
+class _Aggregates(_Approximation):
+    """The measures a time bucket and a breakdown row share."""
+
+    errors: int
+    error_rate: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    checked: int = 0
+    hallucinated: int = 0
+    hallucination_rate: float | None = None
+    voted: int = 0
+    thumbs_down: int = 0
+    thumbs_down_rate: float | None = None
+
+
+class SeriesPoint(_Aggregates):
     """Aggregates of the traces that started in one day or hour."""
 
     bucket: str
     traces: int
-    errors: int
-    error_rate: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None
-    checked: int = 0
-    hallucinated: int = 0
-    hallucination_rate: float | None = None
-    voted: int = 0
-    thumbs_down: int = 0
-    thumbs_down_rate: float | None = None
 
 
-class BreakdownRow(_Approximation):
+class BreakdownRow(_Aggregates):
     """Aggregates of one model (its LLM calls) or prompt version (its traces), plus quality rates."""
 
     key: str | None
     calls: int
-    errors: int
-    error_rate: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None
-    checked: int = 0
-    hallucinated: int = 0
-    hallucination_rate: float | None = None
-    voted: int = 0
-    thumbs_down: int = 0
-    thumbs_down_rate: float | None = None
 
 
 def _hour_window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
