@@ -36,6 +36,17 @@ def _nice_max(value: float) -> float:
     return float(10 * power)
 
 
+def _svg_open(css_class: str, width: int, height: int, title: str, *, title_x: float | None) -> list[str]:
+    """The opening ``<svg>`` with its accessible title, and the visible title when ``title_x`` is set."""
+    parts = [
+        f'<svg class="{css_class}" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+    ]
+    if title_x is not None:
+        parts.append(f'<text class="chart-title" x="{title_x}" y="16">{escape(title)}</text>')
+    return parts
+
+
 def line_chart(
     labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[float | None]]],
@@ -58,11 +69,7 @@ def line_chart(
     def y(v: float) -> float:
         return top + plot_h - plot_h * v / y_max
 
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-        f'<text class="chart-title" x="{left}" y="16">{escape(title)}</text>',
-    ]
+    parts = _svg_open("chart", width, height, title, title_x=left)
     for tick in range(5):
         value = y_max * tick / 4
         ty = y(value)
@@ -116,11 +123,7 @@ def bar_chart(
     plot_w = width - left - right
     values = [v for _, v in items if v is not None]
     v_max = max(values) if values and max(values) > 0 else 1.0
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-        f'<text class="chart-title" x="8" y="16">{escape(title)}</text>',
-    ]
+    parts = _svg_open("chart", width, height, title, title_x=8)
     if not items:
         parts.append(f'<text class="empty" x="{width / 2}" y="{top + 12}" text-anchor="middle">no data</text>')
     for index, (label, value) in enumerate(items):
@@ -159,11 +162,7 @@ def paired_bar_chart(
     plot_w = width - left - right
     values = [v for _, a, b in items for v in (a, b) if v is not None]
     v_max = max(values) if values and max(values) > 0 else 1.0
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-        f'<text class="chart-title" x="8" y="16">{escape(title)}</text>',
-    ]
+    parts = _svg_open("chart", width, height, title, title_x=8)
     if not items:
         parts.append(f'<text class="empty" x="{width / 2}" y="{top + 12}" text-anchor="middle">no data</text>')
     for index, (label, *pair) in enumerate(items):
@@ -213,8 +212,7 @@ def interval_chart(
         return pad + (width - 2 * pad) * (v + span) / (2 * span)
 
     parts = [
-        f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        *_svg_open("interval", width, height, title, title_x=None),
         f'<line class="axis" x1="{pad}" x2="{width - pad}" y1="22" y2="22"/>',
         f'<line class="zero" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="8" y2="36"/>',
         f'<line class="margin" x1="{x(margin):.1f}" x2="{x(margin):.1f}" y1="8" y2="36">'
